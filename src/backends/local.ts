@@ -1,0 +1,546 @@
+// The local-folder backend: a folder on this machine as a store.
+//
+// Safety rules, in order of importance:
+//  1. Every path argument is checked with assertSafeRelativePath before anything is touched.
+//  2. We never operate *through* a symbolic link: a folder inside the root that is (or passes through)
+//     a symlink resolving outside the root is refused with UnsafePathError, so a hostile tree cannot
+//     make us read, write or delete outside the root. Listing never follows symlinks (they come back
+//     as skipped), reads open with O_NOFOLLOW, and writes replace a symlink at the target instead of
+//     writing through it. The check is done just before the operation; Node has no openat()-style
+//     API, so a tree that is changed concurrently by a hostile process between the check and the
+//     operation (a classic TOCTOU race) is not fully defended against.
+//  3. Writes are atomic: temp file in the same folder, fsync, rename over the target. A failed or
+//     aborted write leaves the old content and no temp file.
+//  4. rename/copyWithin never overwrite an existing target.
+//
+// listDir is on the hot path (a no-change re-sync of 50,000 files must take well under a second), so
+// it uses synchronous readdir/lstat calls and string concatenation for paths; it stays async in
+// signature to satisfy the Backend interface.
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StorageError, SyncError, UnsafePathError } from '../core/errors';
+import { assertSafeRelativePath, isEngineName, isSafeName, parentOf, TEMP_PREFIX } from '../core/paths';
+import type { Backend, Entry, ListDirResult, SkippedEntry, WriteOptions } from './types';
+
+const TRANSIENT_CODES = new Set(['EBUSY', 'EAGAIN', 'EMFILE', 'ENFILE', 'ETIMEDOUT']);
+
+const CAUSES: Readonly<Record<string, string>> = {
+  ENOSPC: 'disk full',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a parent is a file, not a folder',
+  EISDIR: 'it is a folder',
+  EEXIST: 'something already exists there',
+  ENOTEMPTY: 'folder is not empty',
+  ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'name too long',
+  EXDEV: 'crosses a file-system boundary',
+  EIO: 'input/output error',
+  EBUSY: 'resource busy',
+  EAGAIN: 'resource temporarily unavailable',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  ETIMEDOUT: 'timed out',
+  EINVAL: 'invalid argument',
+  EFBIG: 'file too large',
+  EMLINK: 'too many links',
+};
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function isAbortError(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === 'AbortError';
+}
+
+/** A path, or a pair of paths for moves and copies, as it appears in messages. */
+type Subject = string | readonly [from: string, to: string];
+
+function describe(path: Subject): string {
+  return typeof path === 'string' ? JSON.stringify(path) : `${JSON.stringify(path[0])} to ${JSON.stringify(path[1])}`;
+}
+
+/**
+ * Turns a Node file-system error into a StorageError whose message names the operation, the path and
+ * the cause in words ("Cannot write "a/b.txt": disk full (ENOSPC)"); transient only for EBUSY, EAGAIN,
+ * EMFILE, ENFILE and ETIMEDOUT. SyncErrors (UnsafePathError, StorageError) pass through unchanged.
+ * Exported for tests.
+ */
+export function toStorageError(operation: string, path: Subject, error: unknown): Error {
+  if (error instanceof SyncError) return error;
+  const code = errorCode(error);
+  const cause = code !== undefined && CAUSES[code] !== undefined ? `${CAUSES[code]} (${code})` : error instanceof Error ? error.message : String(error);
+  return new StorageError(`Cannot ${operation} ${describe(path)}: ${cause}`, code !== undefined && TRANSIENT_CODES.has(code), { cause: error });
+}
+
+function fail(operation: string, path: Subject, cause: string): StorageError {
+  return new StorageError(`Cannot ${operation} ${describe(path)}: ${cause}`, false);
+}
+
+/** A regular file or folder as an Entry; anything else (symlink, socket, FIFO, device) is undefined. */
+function toEntry(path: string, st: fs.Stats): Entry | undefined {
+  if (st.isFile()) return { path, kind: 'file', size: st.size, mtimeMs: Math.floor(st.mtimeMs), ino: st.ino };
+  if (st.isDirectory()) return { path, kind: 'dir', size: 0, mtimeMs: Math.floor(st.mtimeMs), ino: st.ino };
+  return undefined;
+}
+
+function kindOf(st: fs.Stats): string {
+  if (st.isSymbolicLink()) return 'symbolic link (not followed)';
+  if (st.isSocket()) return 'socket (not a regular file)';
+  if (st.isFIFO()) return 'named pipe (not a regular file)';
+  if (st.isBlockDevice() || st.isCharacterDevice()) return 'device (not a regular file)';
+  return 'not a regular file or folder';
+}
+
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
+
+export class LocalBackend implements Backend {
+  readonly root: string;
+  readonly displayName: string;
+  readonly id: string;
+
+  // Credentials for the cheap "can we read this?" check in listDir (POSIX only).
+  private readonly euid: number | undefined;
+  private readonly groups: ReadonlySet<number>;
+
+  constructor(root: string) {
+    this.root = nodePath.resolve(root);
+    this.displayName = `local folder ${this.root}`;
+    let real = this.root;
+    try {
+      real = fs.realpathSync.native(this.root);
+    } catch {
+      // The root does not exist yet: its own path identifies it.
+    }
+    this.id = `file://${real}`;
+    this.euid = process.geteuid?.();
+    const groups = new Set<number>(process.getgroups?.() ?? []);
+    const egid = process.getegid?.();
+    if (egid !== undefined) groups.add(egid);
+    this.groups = groups;
+  }
+
+  private abs(path: string): string {
+    return path === '' ? this.root : nodePath.join(this.root, path);
+  }
+
+  /**
+   * Refuses (UnsafePathError) when the folder `dir` - or, if it does not exist yet, its deepest
+   * existing ancestor - resolves outside the root through a symbolic link. A dangling symlink on the
+   * way is refused too (mkdir -p through it would create folders wherever it points).
+   */
+  private assertInsideRoot(dir: string, path: string): void {
+    if (dir === '') return;
+    let rootReal: string;
+    try {
+      rootReal = fs.realpathSync.native(this.root);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return; // nothing exists below a missing root either
+      throw toStorageError('resolve', '', error);
+    }
+    let current = dir;
+    for (;;) {
+      let real: string | undefined;
+      try {
+        real = fs.realpathSync.native(this.abs(current));
+      } catch (error) {
+        const code = errorCode(error);
+        if (code === 'ELOOP') throw new UnsafePathError(path, 'symbolic link loop in a parent folder');
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw toStorageError('resolve', path, error);
+        if (code === 'ENOENT' && fs.lstatSync(this.abs(current), { throwIfNoEntry: false })?.isSymbolicLink()) {
+          throw new UnsafePathError(path, `parent folder ${JSON.stringify(current)} is a dangling symbolic link`);
+        }
+      }
+      if (real !== undefined) {
+        if (real !== rootReal && !real.startsWith(rootReal.endsWith(nodePath.sep) ? rootReal : rootReal + nodePath.sep)) {
+          throw new UnsafePathError(path, `parent folder ${JSON.stringify(current)} resolves outside the root (symbolic link)`);
+        }
+        return;
+      }
+      if (current === '') return;
+      current = parentOf(current);
+    }
+  }
+
+  /** Validates a path argument and checks its parent folder; returns the absolute path. */
+  private checked(path: string): string {
+    assertSafeRelativePath(path);
+    this.assertInsideRoot(parentOf(path), path);
+    return this.abs(path);
+  }
+
+  private lstat(operation: string, path: string, absPath: string): fs.Stats | undefined {
+    try {
+      return fs.lstatSync(absPath, { throwIfNoEntry: false });
+    } catch (error) {
+      if (errorCode(error) === 'ENOTDIR') return undefined;
+      throw toStorageError(operation, path, error);
+    }
+  }
+
+  /** Mode-bit approximation of access(R_OK [| X_OK]); confirmed with accessSync when it says no. */
+  private canRead(st: fs.Stats, absPath: string, dir: boolean): boolean {
+    const uid = this.euid;
+    if (uid === undefined || uid === 0) return true;
+    const need = dir ? 5 : 4;
+    const bits = st.uid === uid ? (st.mode >> 6) & 7 : this.groups.has(st.gid) ? (st.mode >> 3) & 7 : st.mode & 7;
+    if ((bits & need) === need) return true;
+    // Rare path: ACLs may still grant access, so ask the kernel.
+    try {
+      fs.accessSync(absPath, dir ? fs.constants.R_OK | fs.constants.X_OK : fs.constants.R_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async listDir(dir: string): Promise<ListDirResult> {
+    assertSafeRelativePath(dir);
+    if (dir !== '') this.assertInsideRoot(dir, dir);
+    const absDir = this.abs(dir);
+    let dirents: fs.Dirent[];
+    try {
+      dirents = fs.readdirSync(absDir, { withFileTypes: true });
+    } catch (error) {
+      // A missing root is an error, not an empty listing: the user gets a clear message instead of
+      // the engine seeing "everything was deleted" (the empty-side guard would catch that too, but
+      // "folder does not exist" is what the user needs to read). A missing or unreadable subfolder
+      // is likewise thrown; the caller decides what to do with it.
+      if (dir === '' && errorCode(error) === 'ENOENT') throw new StorageError(`folder does not exist: ${this.root}`, false, { cause: error });
+      throw toStorageError('list folder', dir === '' ? this.root : dir, error);
+    }
+    const entries: Entry[] = [];
+    const skipped: SkippedEntry[] = [];
+    const prefix = absDir.endsWith(nodePath.sep) ? absDir : absDir + nodePath.sep;
+    for (const dirent of dirents) {
+      const name = dirent.name;
+      if (isEngineName(name)) continue; // engine-owned: never listed
+      const path = dir === '' ? name : `${dir}/${name}`;
+      if (!isSafeName(name)) {
+        skipped.push({ path, reason: 'unsafe name (control character or backslash)' });
+        continue;
+      }
+      if (dirent.isSymbolicLink()) {
+        skipped.push({ path, reason: 'symbolic link (not followed)' });
+        continue;
+      }
+      const absPath = prefix + name;
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(absPath, { bigint: false, throwIfNoEntry: false });
+      } catch (error) {
+        const code = errorCode(error);
+        if (code === 'ENOTDIR') continue; // vanished (the folder was replaced) between readdir and lstat
+        skipped.push({ path, reason: `cannot be examined: ${code !== undefined && CAUSES[code] !== undefined ? CAUSES[code] : String(error)}` });
+        continue;
+      }
+      if (st === undefined) continue; // vanished between readdir and lstat
+      const isFile = st.isFile();
+      if (!isFile && !st.isDirectory()) {
+        skipped.push({ path, reason: kindOf(st) });
+        continue;
+      }
+      if (!this.canRead(st, absPath, !isFile)) {
+        skipped.push({ path, reason: `unreadable ${isFile ? 'file' : 'folder'} (permission denied)` });
+        continue;
+      }
+      entries.push({
+        path,
+        kind: isFile ? 'file' : 'dir',
+        size: isFile ? st.size : 0,
+        mtimeMs: Math.floor(st.mtimeMs),
+        ino: st.ino,
+      });
+    }
+    return { entries, skipped };
+  }
+
+  async stat(path: string): Promise<Entry | undefined> {
+    const absPath = this.checked(path);
+    const st = this.lstat('examine', path, absPath);
+    return st === undefined ? undefined : toEntry(path, st);
+  }
+
+  async read(path: string, signal?: AbortSignal): Promise<Readable> {
+    const absPath = this.checked(path);
+    signal?.throwIfAborted();
+    let fd: number;
+    try {
+      // O_NOFOLLOW: never read through a symlink; O_NONBLOCK: opening a FIFO must not hang.
+      fd = fs.openSync(absPath, fs.constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (error) {
+      if (errorCode(error) === 'ELOOP') throw fail('read', path, 'it is a symbolic link (not followed)');
+      throw toStorageError('read', path, error);
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw fail('read', path, st.isDirectory() ? 'it is a folder' : kindOf(st));
+    } catch (error) {
+      fs.closeSync(fd);
+      throw toStorageError('read', path, error);
+    }
+    return fs.createReadStream(absPath, { fd, signal, autoClose: true });
+  }
+
+  async write(path: string, data: Readable, options: WriteOptions = {}): Promise<Entry> {
+    const { mtimeMs, onBytes, signal } = options;
+    let absPath: string;
+    let parentAbs: string;
+    let oldMode: number | undefined;
+    try {
+      absPath = this.checked(path);
+      if (path === '') throw fail('write', path, 'it is the root folder');
+      signal?.throwIfAborted();
+      const old = this.lstat('write', path, absPath);
+      if (old?.isDirectory()) throw fail('write', path, 'a folder is in the way');
+      if (old?.isFile()) oldMode = old.mode & 0o777; // set-id and sticky bits are not carried over
+      parentAbs = nodePath.dirname(absPath);
+      try {
+        fs.mkdirSync(parentAbs, { recursive: true });
+      } catch (error) {
+        const code = errorCode(error);
+        if (code === 'EEXIST' || code === 'ENOTDIR') throw fail('write', path, 'a parent is a file, not a folder');
+        throw error;
+      }
+    } catch (error) {
+      data.destroy(); // nothing will consume the source: release it (remote handles, open files)
+      if (isAbortError(error)) throw error;
+      throw toStorageError('write', path, error);
+    }
+
+    const tempPath = nodePath.join(parentAbs, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    // Errors of the source stream and aborts pass through unchanged; errors of our own file
+    // operations (including the temp file's write stream) are turned into StorageErrors.
+    let passThrough = false;
+    let sinkClosed: Promise<void> | undefined;
+    try {
+      // The temp file is created synchronously (so it exists before anything can fail and the
+      // cleanup below always finds it) with the old file's mode: the umask can only remove bits,
+      // so a private file never becomes readable to others, even briefly. fchmod then restores the
+      // exact mode. New files get the default mode (0666 minus the umask).
+      const fd = fs.openSync(tempPath, 'wx', oldMode ?? 0o666);
+      let sink: fs.WriteStream;
+      try {
+        if (oldMode !== undefined) fs.fchmodSync(fd, oldMode);
+        // The stream owns the descriptor from here: it closes it when done or destroyed, after any
+        // write in flight (closing it ourselves could race with such a write). flush: fsync before
+        // the close, so the content is on disk before the rename makes it visible.
+        sink = fs.createWriteStream(tempPath, { fd, flush: true });
+      } catch (error) {
+        fs.closeSync(fd);
+        throw error;
+      }
+      sinkClosed = new Promise((resolve) => sink.once('close', () => resolve()));
+      let sinkError: unknown;
+      sink.on('error', (error) => {
+        sinkError = error;
+      });
+      let bytes = 0;
+      try {
+        await pipeline(
+          data,
+          async function* count(source: AsyncIterable<Buffer | string>) {
+            for await (const chunk of source) {
+              bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+              onBytes?.(bytes);
+              yield chunk;
+            }
+          },
+          sink,
+          signal === undefined ? {} : { signal },
+        );
+        await sinkClosed; // fsync-ed and closed
+      } catch (error) {
+        passThrough = error !== sinkError;
+        throw error;
+      }
+      if (sinkError !== undefined) throw sinkError; // e.g. the fsync on close failed
+      if (mtimeMs !== undefined) {
+        // +0.5 ms: a float number of seconds such as 1700000000.123 is stored by utimes as
+        // ...122999 µs, which would read back one millisecond early; the half millisecond makes
+        // Math.floor(stat.mtimeMs) come back exactly as mtimeMs.
+        fs.utimesSync(tempPath, Date.now() / 1000, (mtimeMs + 0.5) / 1000);
+      }
+      fs.renameSync(tempPath, absPath);
+    } catch (error) {
+      // Wait for the stream to close its descriptor (it will: it was destroyed or finished).
+      if (sinkClosed !== undefined) await sinkClosed;
+      try {
+        fs.unlinkSync(tempPath);
+      } catch {
+        // never created, or already gone
+      }
+      if (!data.destroyed) data.destroy();
+      if (passThrough || isAbortError(error)) throw error;
+      throw toStorageError('write', path, error);
+    }
+    const st = this.lstat('write', path, absPath);
+    const entry = st === undefined ? undefined : toEntry(path, st);
+    if (entry === undefined) throw fail('write', path, 'the file vanished right after it was written');
+    return entry;
+  }
+
+  async deleteFile(path: string): Promise<void> {
+    const absPath = this.checked(path);
+    if (path === '') throw fail('delete', path, 'it is the root folder');
+    const st = this.lstat('delete', path, absPath);
+    if (st === undefined) return;
+    if (st.isDirectory()) throw fail('delete', path, 'it is a folder, not a file');
+    try {
+      fs.unlinkSync(absPath);
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw toStorageError('delete', path, error);
+    }
+  }
+
+  async mkdir(path: string): Promise<void> {
+    assertSafeRelativePath(path);
+    this.assertInsideRoot(path, path);
+    try {
+      fs.mkdirSync(this.abs(path), { recursive: true });
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'EEXIST' || code === 'ENOTDIR') throw fail('create folder', path, 'a file is in the way');
+      throw toStorageError('create folder', path, error);
+    }
+  }
+
+  /** Removes an empty folder. The root itself is never removed (a no-op). */
+  async rmdirIfEmpty(path: string): Promise<void> {
+    const absPath = this.checked(path);
+    if (path === '') return;
+    try {
+      fs.rmdirSync(absPath);
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ENOENT' || code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR') return;
+      throw toStorageError('remove folder', path, error);
+    }
+  }
+
+  /**
+   * Moves a file or folder; refuses to overwrite. Files are moved with link() + unlink(): link fails
+   * with EEXIST if the target appeared, so no existing file is ever replaced. Folders (and file systems
+   * without hard links) use rename() after checking that the target is free; a target created by
+   * someone else in the short window between that check and the rename could be replaced (an empty
+   * folder) - POSIX rename has no no-replace flag reachable from Node.
+   */
+  async rename(from: string, to: string): Promise<void> {
+    const fromAbs = this.checked(from);
+    const toAbs = this.checked(to);
+    const label = [from, to] as const;
+    if (from === '' || to === '') throw fail('move', label, 'the root folder cannot be moved');
+    const source = this.lstat('move', from, fromAbs);
+    if (source === undefined) throw fail('move', label, `no such file or folder: ${JSON.stringify(from)}`);
+    const target = this.lstat('move', to, toAbs);
+    // A case-only rename on a case-insensitive file system finds the source itself at the target.
+    const sameFile = target !== undefined && target.ino === source.ino && target.dev === source.dev && from.toLowerCase() === to.toLowerCase();
+    if (target !== undefined && !sameFile) throw fail('move', label, `the target ${JSON.stringify(to)} already exists`);
+    if (from === to) return;
+    if (to.startsWith(`${from}/`)) throw fail('move', label, 'a folder cannot be moved into itself');
+    this.ensureParent('move', to);
+    try {
+      if (source.isDirectory() || sameFile) {
+        fs.renameSync(fromAbs, toAbs);
+        return;
+      }
+      try {
+        fs.linkSync(fromAbs, toAbs);
+      } catch (error) {
+        const code = errorCode(error);
+        if (code === 'EEXIST') throw fail('move', label, `the target ${JSON.stringify(to)} already exists`);
+        if (code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK' || code === 'ENOSYS') {
+          // No hard links here: check again and rename (the check-then-rename window applies).
+          if (this.lstat('move', to, toAbs) !== undefined) throw fail('move', label, `the target ${JSON.stringify(to)} already exists`);
+          fs.renameSync(fromAbs, toAbs);
+          return;
+        }
+        throw error;
+      }
+      try {
+        fs.unlinkSync(fromAbs);
+      } catch (error) {
+        // Roll back so we do not leave two names for one file.
+        try {
+          fs.unlinkSync(toAbs);
+        } catch {
+          // best effort
+        }
+        throw error;
+      }
+    } catch (error) {
+      throw toStorageError('move', label, error);
+    }
+  }
+
+  /**
+   * A second copy of a file inside the root without transferring it: a hard link, or a plain copy
+   * (keeping the modification time) where links are not possible. Never overwrites. Safe because
+   * write() always replaces a file by rename, so the engine never changes one name through the other.
+   */
+  /** An independent copy (a reflink where the file system has them): editing one never changes the other. */
+  async copyWithin(from: string, to: string): Promise<void> {
+    return this.duplicate(from, to, false);
+  }
+
+  /** A second name for the same content; the trash uses it for a file that is about to be replaced by rename. */
+  async hardLink(from: string, to: string): Promise<void> {
+    return this.duplicate(from, to, true);
+  }
+
+  private duplicate(from: string, to: string, link: boolean): void {
+    const fromAbs = this.checked(from);
+    const toAbs = this.checked(to);
+    const label = [from, to] as const;
+    const source = this.lstat('copy', from, fromAbs);
+    if (source === undefined) throw fail('copy', label, `no such file: ${JSON.stringify(from)}`);
+    if (!source.isFile()) throw fail('copy', label, `${JSON.stringify(from)} is not a regular file`);
+    if (this.lstat('copy', to, toAbs) !== undefined) throw fail('copy', label, `the target ${JSON.stringify(to)} already exists`);
+    this.ensureParent('copy', to);
+    try {
+      if (link) {
+        try {
+          fs.linkSync(fromAbs, toAbs);
+          return;
+        } catch (error) {
+          const code = errorCode(error);
+          if (code === 'EEXIST') throw fail('copy', label, `the target ${JSON.stringify(to)} already exists`);
+          if (!(code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK' || code === 'ENOSYS')) throw error;
+        }
+      }
+      fs.copyFileSync(fromAbs, toAbs, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+      // Same modification time as the source to the millisecond listDir reports (see write).
+      fs.utimesSync(toAbs, source.atimeMs / 1000, (Math.floor(source.mtimeMs) + 0.5) / 1000);
+    } catch (error) {
+      throw toStorageError('copy', label, error);
+    }
+  }
+
+
+  async close(): Promise<void> {
+    // Nothing to release.
+  }
+
+  private ensureParent(operation: string, path: string): void {
+    const parent = parentOf(path);
+    if (parent === '') return;
+    try {
+      fs.mkdirSync(this.abs(parent), { recursive: true });
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'EEXIST' || code === 'ENOTDIR') throw fail(operation, path, 'a parent is a file, not a folder');
+      throw toStorageError(operation, path, error);
+    }
+  }
+}

@@ -1,0 +1,82 @@
+// The storage protocol: a small required interface plus optional capabilities that the engine
+// discovers at run time (the way rclone backends declare features).
+import type { Readable } from 'node:stream';
+
+/** One file or folder as a store lists it. Paths are relative to the store's root, '/'-separated. */
+export interface Entry {
+  path: string;
+  kind: 'file' | 'dir';
+  /** Bytes; 0 for folders. */
+  size: number;
+  /** Milliseconds since the epoch, as this store reports it (never compared across stores). */
+  mtimeMs: number;
+  /** Identity of the file where the store has one (inode); part of the hash cache key. */
+  ino?: number;
+  /** Lower-case hex MD5 of the content when the store has it cheaply (S3 ETag of a single-part object). */
+  hash?: string;
+}
+
+/** Something found while listing that is not synced, with the reason (symlink, unreadable, bad name). */
+export interface SkippedEntry {
+  path: string;
+  reason: string;
+}
+
+export interface ListDirResult {
+  entries: Entry[];
+  skipped: SkippedEntry[];
+}
+
+export interface WriteOptions {
+  /** Modification time to give the written file (when the store can keep it). */
+  mtimeMs?: number;
+  /** Expected size, for progress and for stores that need it up front. */
+  size?: number;
+  /** Called with the running byte count as data is written. */
+  onBytes?: (bytesSoFar: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface Backend {
+  /** A human-readable name for messages: "local folder /home/me/site", "sftp://me@host/var/www". */
+  readonly displayName: string;
+  /** A stable identifier of the root, used to key the sync state of a pair. */
+  readonly id: string;
+
+  /** Direct children of a folder ('' is the root). Symlinks and unreadable entries come back as skipped. */
+  listDir(dir: string): Promise<ListDirResult>;
+  /** The entry at a path, or undefined if nothing is there. */
+  stat(path: string): Promise<Entry | undefined>;
+  /** The content of a file as a stream. */
+  read(path: string, signal?: AbortSignal): Promise<Readable>;
+  /**
+   * Replace (or create) a file atomically: a reader sees the old content or the new, never a part;
+   * a failed write leaves the old content. Parent folders are created. Returns the entry as stored.
+   */
+  write(path: string, data: Readable, options?: WriteOptions): Promise<Entry>;
+  /** Delete a file. Deleting a path that does not exist is not an error. */
+  deleteFile(path: string): Promise<void>;
+  /** Create a folder and its parents; an existing folder is not an error. */
+  mkdir(path: string): Promise<void>;
+  /** Remove an empty folder; a folder that is not empty or missing is left alone and not an error. */
+  rmdirIfEmpty(path: string): Promise<void>;
+  /**
+   * Move a file or folder within the store, creating the target's parent folders. Must refuse
+   * (throw) rather than overwrite an existing target. Optional: without it the engine copies and deletes.
+   */
+  rename?(from: string, to: string): Promise<void>;
+  /**
+   * Make an independent copy of a file inside the store without transferring it (server-side copy,
+   * reflink). Creates the target's parent folders; refuses to overwrite an existing target.
+   */
+  copyWithin?(from: string, to: string): Promise<void>;
+  /**
+   * A second name for the same content (hard link). Used only for trash copies of a file that is
+   * about to be replaced by an atomic rename, where sharing the content is free and safe.
+   */
+  hardLink?(from: string, to: string): Promise<void>;
+  /** The MD5 of a file computed by the store (remote md5sum, ETag); the engine hashes a stream otherwise. */
+  hash?(path: string): Promise<string>;
+  /** Release connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,159 @@
+// The `syncengine` command: a thin shell over the engine.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LocalBackend } from '../backends/local';
+import type { Backend } from '../backends/types';
+import { parseTarget } from '../config/target';
+import { SyncController } from '../core/control';
+import { runSync, type SyncResult } from '../core/engine';
+import { GuardError, LockedError, SyncError, UsageError, errorMessage } from '../core/errors';
+import { StateStore, pairId } from '../core/state';
+import { parseCommandLine, USAGE, type CliArgs } from './args';
+import { ProgressLine, describeItem, humanSummary, jsonSummary } from './output';
+
+declare const SYNCENGINE_VERSION: string | undefined;
+
+export const EXIT = { ok: 0, error: 1, usage: 2, conflicts: 3, guard: 4 } as const;
+
+function version(): string {
+  return typeof SYNCENGINE_VERSION === 'string' ? SYNCENGINE_VERSION : 'dev';
+}
+
+function readIgnoreFile(file: string): string[] {
+  try {
+    return fs.readFileSync(file, 'utf8').split(/\r?\n/);
+  } catch (error) {
+    throw new UsageError(`Cannot read the ignore file ${file}: ${errorMessage(error)}`);
+  }
+}
+
+interface Pair {
+  source: Backend;
+  destination: Backend;
+  stateDir: string;
+}
+
+/** Resolve both targets and the state folder; refuse a missing source or a missing known destination. */
+function openPair(args: CliArgs): Pair {
+  const source = parseTarget(args.source, 'source');
+  const destination = parseTarget(args.destination, 'destination');
+  const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
+  if (!isDir(source.path)) throw new UsageError(`The source folder ${source.path} does not exist (or is not a folder)`);
+  if (source.path === destination.path) throw new UsageError('The source and the destination are the same folder');
+  const inside = (a: string, b: string) => a.startsWith(b.endsWith(path.sep) ? b : b + path.sep);
+  if (inside(destination.path, source.path) || inside(source.path, destination.path)) {
+    throw new UsageError('The source and the destination must not be inside one another');
+  }
+  const sourceBackend = new LocalBackend(source.path);
+  const destinationBackend = new LocalBackend(destination.path);
+  const stateRoot = args.stateDir ? path.resolve(args.stateDir) : path.join(source.path, '.sync_state');
+  const stateDir = path.join(stateRoot, pairId(sourceBackend.id, destinationBackend.id));
+  if (!isDir(destination.path)) {
+    const hasState = fs.existsSync(path.join(stateDir, 'base.json')) || fs.existsSync(path.join(stateDir, 'journal.log'));
+    if (hasState) {
+      throw new UsageError(`The destination folder ${destination.path} does not exist, although this pair was synced before. If it moved, give its new path; to start over, run "syncengine clear".`);
+    }
+    if (args.command === 'sync') fs.mkdirSync(destination.path, { recursive: true });
+  }
+  return { source: sourceBackend, destination: destinationBackend, stateDir };
+}
+
+function exitCodeFor(result: SyncResult): number {
+  if (result.stats.errors.length > 0) return EXIT.error;
+  if (result.stats.conflicts.length > 0) return EXIT.conflicts;
+  return EXIT.ok;
+}
+
+export interface CliIO {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown; isTTY?: boolean; columns?: number };
+}
+
+export async function main(argv: readonly string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  let args: CliArgs | undefined;
+  const fail = (code: number, error: unknown): number => {
+    const message = errorMessage(error);
+    if (args?.json ?? argv.includes('--json')) io.stdout.write(JSON.stringify({ error: { type: error instanceof Error ? error.name : 'Error', message }, exitCode: code }) + '\n');
+    io.stderr.write(`syncengine: ${message}\n`);
+    if (code === EXIT.usage && !(error instanceof SyncError && !(error instanceof UsageError))) io.stderr.write('Run "syncengine --help" for usage.\n');
+    return code;
+  };
+  try {
+    const parsed = parseCommandLine(argv);
+    if (parsed.kind === 'help') {
+      io.stdout.write(USAGE + '\n');
+      return EXIT.ok;
+    }
+    if (parsed.kind === 'version') {
+      io.stdout.write(`syncengine ${version()}\n`);
+      return EXIT.ok;
+    }
+    args = parsed.args;
+    const pair = openPair(args);
+    if (args.command === 'clear') {
+      new StateStore(pair.stateDir, { source: pair.source.id, destination: pair.destination.id }).clear();
+      if (args.json) io.stdout.write(JSON.stringify({ command: 'clear', stateDir: pair.stateDir, exitCode: 0 }) + '\n');
+      else io.stdout.write(`Forgot the sync state of this pair (${pair.stateDir}); the next sync compares everything.\n`);
+      return EXIT.ok;
+    }
+    const dryRun = args.command !== 'sync';
+    const controller = new SyncController();
+    const progress = !args.quiet && !args.json && io.stderr.isTTY ? new ProgressLine(io.stderr) : undefined;
+    const onSigint = () => (controller.cancelled ? process.exit(130) : controller.cancel());
+    const onPause = () => controller.pause();
+    const onResume = () => controller.resume();
+    process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigint);
+    process.on('SIGUSR1', onPause);
+    process.on('SIGUSR2', onResume);
+    let result: SyncResult;
+    try {
+      result = await runSync({
+        source: pair.source,
+        destination: pair.destination,
+        stateDir: pair.stateDir,
+        options: args.options,
+        ignorePatterns: args.ignoreFile ? readIgnoreFile(args.ignoreFile) : [],
+        ...(args.paths ? { scope: args.paths } : {}),
+        limits: { ...(args.transfers ? { transfers: args.transfers } : {}), ...(args.operations ? { operations: args.operations } : {}) },
+        ...(args.maxDelete !== undefined ? { maxDeletePercent: args.maxDelete } : {}),
+        force: args.force,
+        dryRun,
+        controller,
+        ...(progress ? { onEvent: (e) => progress.handle(e) } : {}),
+      });
+    } finally {
+      progress?.clear();
+      process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigint);
+      process.off('SIGUSR1', onPause);
+      process.off('SIGUSR2', onResume);
+    }
+    let code = exitCodeFor(result);
+    if (result.stats.cancelled && code === EXIT.ok) code = EXIT.error;
+    if (args.json) {
+      io.stdout.write(JSON.stringify(jsonSummary(args.command, args.source, args.destination, result, code, dryRun)) + '\n');
+    } else {
+      if (args.command === 'plan') for (const item of result.plan.items) io.stdout.write(describeItem(item) + '\n');
+      io.stdout.write(humanSummary(result, dryRun) + '\n');
+    }
+    return code;
+  } catch (error) {
+    if (error instanceof UsageError) return fail(EXIT.usage, error);
+    if (error instanceof GuardError) return fail(EXIT.guard, error);
+    if (error instanceof LockedError) return fail(EXIT.error, error);
+    return fail(EXIT.error, error);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`syncengine: ${errorMessage(error)}\n`);
+      process.exitCode = EXIT.error;
+    },
+  );
+}

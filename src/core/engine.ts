@@ -1,0 +1,196 @@
+// The engine: scan both sides, hash what needs it, plan, check the guards, execute, and save the
+// state. The CLI and the extension are thin shells over `runSync`.
+import type { Backend } from '../backends/types';
+import { SyncController } from './control';
+import { GuardError, errorMessage } from './errors';
+import type { SyncEvent, SyncEventListener, SyncStats } from './events';
+import { Executor, emptyStats } from './executor';
+import { hashesNeeded } from './hashplan';
+import { IgnoreRules } from './ignore';
+import type { Base, Plan, Tree } from './model';
+import { DEFAULT_PLAN_OPTIONS, type PlanOptions, type Side } from './options';
+import { assertSafeRelativePath } from './paths';
+import { plan as makePlan } from './planner';
+import { runLimited } from './pool';
+import { fillKnownHashes, hashFile, inScope, scanTree } from './scanner';
+import { StateStore, type HashCacheEntry } from './state';
+import { Trash, runStamp } from './trash';
+import type { SkippedEntry } from '../backends/types';
+
+export interface SyncRequest {
+  source: Backend;
+  destination: Backend;
+  /** Folder holding this pair's state (a local path). */
+  stateDir: string;
+  options?: Partial<PlanOptions>;
+  /** Patterns from the config and `--ignore-file`, applied at the root with the lowest precedence. */
+  ignorePatterns?: readonly string[];
+  /** Sync only these paths (files or folders) and what is below them. */
+  scope?: readonly string[];
+  limits?: { transfers?: number; operations?: number };
+  /** Refuse a run that would delete more than this share (percent) of a side's files. */
+  maxDeletePercent?: number;
+  /** Bypass the empty-side and max-delete guards. */
+  force?: boolean;
+  /** Plan only; change nothing (and write no state). */
+  dryRun?: boolean;
+  /** Days to keep trashed files; older trash runs are removed at the start of a sync. */
+  trashRetentionDays?: number;
+  controller?: SyncController;
+  onEvent?: SyncEventListener;
+  now?: Date;
+}
+
+export interface SyncResult {
+  plan: Plan;
+  stats: SyncStats;
+  skipped: { side: Side; path: string; reason: string }[];
+}
+
+export const DEFAULT_LIMITS = { transfers: 8, operations: 16 };
+export const DEFAULT_MAX_DELETE_PERCENT = 50;
+export const DEFAULT_TRASH_RETENTION_DAYS = 30;
+
+/** Count of files per side and deletes per side that the plan would make. */
+function checkGuards(plan: Plan, trees: Record<Side, Tree>, base: Base, scoped: boolean, maxDeletePercent: number): void {
+  const deletes: Record<Side, number> = { source: plan.counts.deleteSource, destination: plan.counts.deleteDestination };
+  for (const side of ['source', 'destination'] as const) {
+    const other: Side = side === 'source' ? 'destination' : 'source';
+    // A side that had files and now lists none is more likely unmounted or mistyped than emptied.
+    if (!scoped && base.size > 0 && trees[side].files.size === 0 && deletes[other] > 0) {
+      throw new GuardError(
+        'empty-side',
+        `The ${side} side is empty but had ${base.size} files at the last sync; syncing would delete ${deletes[other]} files on the ${other} side. ` +
+          `Nothing was changed. If the ${side} side really was emptied on purpose, run again with --force.`,
+      );
+    }
+    const existing = trees[side].files.size;
+    if (deletes[side] > 1 && existing > 0 && (deletes[side] / existing) * 100 > maxDeletePercent) {
+      const pct = Math.round((deletes[side] / existing) * 100);
+      throw new GuardError(
+        'max-delete',
+        `This run would delete ${deletes[side]} of ${existing} files (${pct}%) on the ${side} side, more than the limit of ${maxDeletePercent}%. ` +
+          `Nothing was changed. Check the plan with "syncengine plan", then run again with --force or a higher --max-delete.`,
+      );
+    }
+  }
+}
+
+function restrictBase(base: Base, scope: readonly string[] | undefined): Base {
+  if (!scope) return base;
+  const result: Base = new Map();
+  for (const [p, e] of base) if (inScope(p, scope)) result.set(p, e);
+  return result;
+}
+
+export async function runSync(request: SyncRequest): Promise<SyncResult> {
+  const options: PlanOptions = { ...DEFAULT_PLAN_OPTIONS, ...request.options };
+  const limits = { ...DEFAULT_LIMITS, ...request.limits };
+  const controller = request.controller ?? new SyncController();
+  const emit = (event: SyncEvent) => request.onEvent?.(event);
+  const now = request.now ?? new Date();
+  const scope = request.scope?.map((p) => p.replace(/^\/+|\/+$/g, ''));
+  scope?.forEach(assertSafeRelativePath);
+  const backends: Record<Side, Backend> = { source: request.source, destination: request.destination };
+
+  const state = new StateStore(request.stateDir, { source: request.source.id, destination: request.destination.id });
+  state.lock();
+  try {
+    const { base, firstSync } = state.loadBase();
+    if (!request.dryRun) {
+      state.commit(base); // fold the journal of an interrupted run into the base
+      const retention = request.trashRetentionDays ?? DEFAULT_TRASH_RETENTION_DAYS;
+      for (const side of ['source', 'destination'] as const) await Trash.prune(backends[side], retention, now);
+    }
+
+    // One set of rules for both sides, from the source's .syncignore files: a path ignored on one
+    // side only would look deleted there.
+    const rules = new IgnoreRules(request.ignorePatterns ?? []);
+    const skipped: SyncResult['skipped'] = [];
+    const scan = async (side: Side) => {
+      emit({ type: 'scan-start', side });
+      const result = await scanTree(backends[side], {
+        rules,
+        collectIgnoreFiles: side === 'source',
+        ...(scope ? { scope } : {}),
+        concurrency: limits.operations,
+        onProgress: (files) => emit({ type: 'scan-progress', side, files }),
+        signal: controller.signal,
+      });
+      skipped.push(...result.skipped.map((s: SkippedEntry) => ({ side, ...s })));
+      emit({ type: 'scan-complete', side, files: result.tree.files.size, skipped: result.skipped.length });
+      return result.tree;
+    };
+    const trees: Record<Side, Tree> = { source: await scan('source'), destination: await scan('destination') };
+
+    const caches: Record<Side, Map<string, HashCacheEntry>> = { source: state.loadHashCache('source'), destination: state.loadHashCache('destination') };
+    fillKnownHashes(trees.source, 'source', base, caches.source);
+    fillKnownHashes(trees.destination, 'destination', base, caches.destination);
+    const scopedBase = restrictBase(base, scope);
+    const requests = hashesNeeded(trees.source, trees.destination, scopedBase, options.compare);
+    let hashed = 0;
+    const hashErrors: { path: string; message: string }[] = [];
+    await runLimited(requests, limits.operations, async ({ side, entry }) => {
+      await controller.checkpoint();
+      try {
+        entry.hash = await hashFile(backends[side], entry.path, controller.signal);
+        caches[side].set(entry.path, { size: entry.size, mtimeMs: entry.mtimeMs, ...(entry.ino !== undefined ? { ino: entry.ino } : {}), hash: entry.hash });
+      } catch (error) {
+        // An unreadable file is reported and left out of this run; the rest goes on.
+        trees[side].files.delete(entry.path);
+        hashErrors.push({ path: entry.path, message: `cannot read on the ${side} side: ${errorMessage(error)}` });
+      }
+      if (++hashed % 200 === 0 || hashed === requests.length) emit({ type: 'hash-progress', done: hashed, total: requests.length });
+    });
+    // An unreadable file must not look deleted: keep it out of the plan on both sides.
+    for (const { path } of hashErrors) {
+      trees.source.files.delete(path);
+      trees.destination.files.delete(path);
+      scopedBase.delete(path);
+    }
+
+    const plan = makePlan({ source: trees.source, destination: trees.destination, base: scopedBase, options, firstSync, now });
+    emit({ type: 'plan-ready', counts: plan.counts, warnings: plan.warnings });
+    if (!request.force) checkGuards(plan, trees, scopedBase, scope !== undefined, request.maxDeletePercent ?? DEFAULT_MAX_DELETE_PERCENT);
+
+    if (request.dryRun) {
+      const stats = emptyStats();
+      stats.errors.push(...hashErrors);
+      for (const item of plan.items) if (item.action === 'conflict') stats.conflicts.push({ path: item.path, reason: item.conflict.reason, ...(item.conflict.note ? { note: item.conflict.note } : {}) });
+      return { plan, stats, skipped };
+    }
+
+    const stamp = runStamp(now);
+    const executor = new Executor({
+      backends,
+      trash: { source: new Trash(backends.source, stamp), destination: new Trash(backends.destination, stamp) },
+      trees,
+      base,
+      journal: (p, e) => state.journal(p, e),
+      limits,
+      controller,
+      ...(request.onEvent ? { onEvent: request.onEvent } : {}),
+    });
+    const stats = await executor.run(plan);
+    stats.errors.unshift(...hashErrors);
+    state.commit(base);
+    for (const side of ['source', 'destination'] as const) state.saveHashCache(side, unsyncedHashes(caches[side], trees[side], base, side));
+    emit({ type: 'sync-complete', stats });
+    return { plan, stats, skipped };
+  } finally {
+    state.unlock();
+  }
+}
+
+/** Keep cached hashes only for files the base does not already describe (it is the cache for the rest). */
+function unsyncedHashes(cache: Map<string, HashCacheEntry>, tree: Tree, base: Base, side: Side): Map<string, HashCacheEntry> {
+  const result = new Map<string, HashCacheEntry>();
+  for (const [p, e] of cache) {
+    const current = tree.files.get(p);
+    if (!current || current.size !== e.size || current.mtimeMs !== e.mtimeMs) continue;
+    const snap = base.get(p)?.[side];
+    if (snap && snap.hash === e.hash && snap.mtimeMs === e.mtimeMs) continue;
+    result.set(p, e);
+  }
+  return result;
+}

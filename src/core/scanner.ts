@@ -1,0 +1,153 @@
+// The scanner: walks one side through the storage protocol, applying the ignore rules as it goes
+// (ignored folders are never entered), and fills in hashes from the base and the persistent hash
+// cache, so that a file is re-hashed only when its size, mtime or inode changed.
+import { createHash } from 'node:crypto';
+import type { Backend, Entry, SkippedEntry } from '../backends/types';
+import { CancelledError } from './errors';
+import { IGNORE_FILE_NAME, IgnoreRules } from './ignore';
+import type { Base, Tree } from './model';
+import type { Side } from './options';
+import { parentOf } from './paths';
+import type { HashCacheEntry } from './state';
+
+export interface ScanOptions {
+  /** The rules to apply; when `collectIgnoreFiles`, `.syncignore` files found are added to them. */
+  rules: IgnoreRules;
+  collectIgnoreFiles: boolean;
+  /** Only these paths (files or folders) and what is below them; undefined: the whole tree. */
+  scope?: readonly string[];
+  /** How many folders are listed at once (remote stores gain from more). */
+  concurrency?: number;
+  onProgress?: (found: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface ScanResult {
+  tree: Tree;
+  skipped: SkippedEntry[];
+}
+
+async function readText(backend: Backend, path: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await backend.read(path)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function scanTree(backend: Backend, options: ScanOptions): Promise<ScanResult> {
+  const tree: Tree = { files: new Map(), dirs: new Set() };
+  const skipped: SkippedEntry[] = [];
+  const { rules } = options;
+  const concurrency = Math.max(1, options.concurrency ?? 8);
+  let found = 0;
+  let lastReport = 0;
+
+  const visit = async (dir: string): Promise<string[]> => {
+    if (options.signal?.aborted) throw new CancelledError();
+    const listing = await backend.listDir(dir);
+    skipped.push(...listing.skipped);
+    if (options.collectIgnoreFiles) {
+      const ignoreFile = listing.entries.find((e) => e.kind === 'file' && e.path === (dir ? `${dir}/${IGNORE_FILE_NAME}` : IGNORE_FILE_NAME));
+      if (ignoreFile) rules.addIgnoreFile(dir, await readText(backend, ignoreFile.path));
+    }
+    const subdirs: string[] = [];
+    for (const entry of listing.entries) {
+      const isDir = entry.kind === 'dir';
+      if (rules.isIgnored(entry.path, isDir)) continue;
+      if (isDir) {
+        tree.dirs.add(entry.path);
+        subdirs.push(entry.path);
+      } else {
+        tree.files.set(entry.path, entry);
+        found++;
+      }
+    }
+    if (options.onProgress && found - lastReport >= 500) {
+      lastReport = found;
+      options.onProgress(found);
+    }
+    return subdirs;
+  };
+
+  const roots = options.scope ? await scopeRoots(backend, options, tree) : [''];
+  // Breadth-first with a bounded number of folders listed at once.
+  let queue = roots;
+  while (queue.length > 0) {
+    const next: string[] = [];
+    for (let i = 0; i < queue.length; i += concurrency) {
+      const batch = queue.slice(i, i + concurrency);
+      for (const subdirs of await Promise.all(batch.map(visit))) next.push(...subdirs);
+    }
+    queue = next;
+  }
+  options.onProgress?.(found);
+  return { tree, skipped };
+}
+
+/**
+ * For a scoped scan: load the ignore files of every folder above each scope path, add scoped files
+ * directly, and return the scoped folders to walk.
+ */
+async function scopeRoots(backend: Backend, options: ScanOptions, tree: Tree): Promise<string[]> {
+  const { rules } = options;
+  const roots: string[] = [];
+  const loadedIgnoreDirs = new Set<string>();
+  for (const scopePath of options.scope!) {
+    if (options.collectIgnoreFiles) {
+      const ancestors: string[] = [];
+      for (let d = parentOf(scopePath); ; d = parentOf(d)) {
+        ancestors.unshift(d);
+        if (d === '') break;
+      }
+      for (const dir of ancestors) {
+        if (loadedIgnoreDirs.has(dir)) continue;
+        loadedIgnoreDirs.add(dir);
+        const file = dir ? `${dir}/${IGNORE_FILE_NAME}` : IGNORE_FILE_NAME;
+        const entry = await backend.stat(file);
+        if (entry?.kind === 'file') rules.addIgnoreFile(dir, await readText(backend, file));
+      }
+    }
+    const entry = scopePath === '' ? ({ kind: 'dir' } as const) : await backend.stat(scopePath);
+    if (!entry) continue;
+    const isDir = entry.kind === 'dir';
+    if (scopePath !== '' && rules.isIgnoredDeep(scopePath, isDir)) continue;
+    if (isDir) {
+      if (scopePath !== '') tree.dirs.add(scopePath);
+      roots.push(scopePath);
+    } else {
+      tree.files.set(scopePath, entry as Entry);
+    }
+  }
+  return roots;
+}
+
+/** Whether `path` is one of the scope paths or below one. */
+export function inScope(path: string, scope: readonly string[] | undefined): boolean {
+  if (!scope) return true;
+  return scope.some((s) => s === '' || path === s || path.startsWith(`${s}/`));
+}
+
+/** Take hashes from the base snapshot or the hash cache where the file's identity has not changed. */
+export function fillKnownHashes(tree: Tree, side: Side, base: Base, cache: Map<string, HashCacheEntry>): void {
+  for (const [path, entry] of tree.files) {
+    if (entry.hash !== undefined) continue;
+    const snap = base.get(path)?.[side];
+    if (snap?.hash !== undefined && sameIdentity(snap, entry)) {
+      entry.hash = snap.hash;
+      continue;
+    }
+    const cached = cache.get(path);
+    if (cached && sameIdentity(cached, entry)) entry.hash = cached.hash;
+  }
+}
+
+function sameIdentity(known: { size: number; mtimeMs: number; ino?: number }, entry: Entry): boolean {
+  return known.size === entry.size && known.mtimeMs === entry.mtimeMs && (known.ino === undefined || entry.ino === undefined || known.ino === entry.ino);
+}
+
+/** MD5 of a file: from the store when it can compute it, else by streaming the content. */
+export async function hashFile(backend: Backend, path: string, signal?: AbortSignal): Promise<string> {
+  if (backend.hash) return backend.hash(path);
+  const md5 = createHash('md5');
+  for await (const chunk of await backend.read(path, signal)) md5.update(chunk as Buffer);
+  return md5.digest('hex');
+}

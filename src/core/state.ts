@@ -1,0 +1,230 @@
+// The state of a pair: the base (written atomically), a journal of what finished since the base was
+// last written (so a killed run resumes without redoing work), a lock (one sync per pair), and the
+// hash caches of both sides. Lives in `<source>/.sync_state/<pair id>/` by default.
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LockedError, SyncError, errorMessage } from './errors';
+import type { Base, BaseEntry, SideSnapshot } from './model';
+import type { Side } from './options';
+
+const STATE_VERSION = 1;
+
+/** The pair id: stable for the same two roots, whatever order of options. */
+export function pairId(sourceId: string, destinationId: string): string {
+  return createHash('sha256').update(`${sourceId}\u0000${destinationId}`).digest('hex').slice(0, 16);
+}
+
+type PackedSnapshot = [size: number, mtimeMs: number, hash: string | null, ino: number | null];
+type PackedEntry = [...source: PackedSnapshot, ...destination: PackedSnapshot];
+
+function pack(s: SideSnapshot): PackedSnapshot {
+  return [s.size, s.mtimeMs, s.hash ?? null, s.ino ?? null];
+}
+
+function unpack(size: number, mtimeMs: number, hash: string | null, ino: number | null): SideSnapshot {
+  const s: SideSnapshot = { size, mtimeMs };
+  if (hash !== null) s.hash = hash;
+  if (ino !== null) s.ino = ino;
+  return s;
+}
+
+function packEntry(e: BaseEntry): PackedEntry {
+  return [...pack(e.source), ...pack(e.destination)];
+}
+
+function unpackEntry(p: PackedEntry): BaseEntry {
+  return { source: unpack(p[0], p[1], p[2], p[3]), destination: unpack(p[4], p[5], p[6], p[7]) };
+}
+
+export class StateCorruptError extends SyncError {
+  constructor(file: string, cause: unknown) {
+    super(`The sync state in ${file} cannot be read (${errorMessage(cause)}). Run "syncengine clear" on this pair to start over with a full comparison.`, { cause });
+  }
+}
+
+/** Write a file so that a crash leaves either the old or the new content. */
+export function writeFileAtomic(file: string, data: string): void {
+  const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fd = fs.openSync(temp, 'w');
+  try {
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(temp, file);
+}
+
+export interface HashCacheEntry {
+  size: number;
+  mtimeMs: number;
+  ino?: number;
+  hash: string;
+}
+
+export class StateStore {
+  private journalFd: number | undefined;
+  private locked = false;
+
+  constructor(
+    readonly dir: string,
+    private readonly pairInfo: { source: string; destination: string },
+  ) {}
+
+  private file(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  get basePath(): string {
+    return this.file('base.json');
+  }
+
+  /** Take the pair's lock; a lock left by a dead process on this machine is taken over. */
+  lock(): void {
+    fs.mkdirSync(this.dir, { recursive: true });
+    const lockFile = this.file('lock');
+    const info = JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.writeFileSync(lockFile, info, { flag: 'wx' });
+        this.locked = true;
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const holder = readLock(lockFile);
+      if (holder && holder.host === os.hostname() && !processAlive(holder.pid)) {
+        fs.rmSync(lockFile, { force: true });
+        continue;
+      }
+      const who = holder ? `process ${holder.pid} on ${holder.host}, since ${holder.startedAt}` : 'another process';
+      throw new LockedError(`Another sync of this pair is running (${who}). Wait for it to finish, or remove ${lockFile} if it is not running.`);
+    }
+    throw new LockedError(`Could not take the lock ${lockFile}`);
+  }
+
+  unlock(): void {
+    this.closeJournal();
+    if (this.locked) fs.rmSync(this.file('lock'), { force: true });
+    this.locked = false;
+  }
+
+  /** The base, with the journal of an interrupted run applied. `firstSync` when there is none. */
+  loadBase(): { base: Base; firstSync: boolean } {
+    const base: Base = new Map();
+    let found = false;
+    const basePath = this.basePath;
+    if (fs.existsSync(basePath)) {
+      found = true;
+      try {
+        const data = JSON.parse(fs.readFileSync(basePath, 'utf8')) as { version: number; entries: Record<string, PackedEntry> };
+        if (data.version !== STATE_VERSION) throw new Error(`unknown state version ${data.version}`);
+        for (const [p, packed] of Object.entries(data.entries)) base.set(p, unpackEntry(packed));
+      } catch (error) {
+        throw new StateCorruptError(basePath, error);
+      }
+    }
+    const journalPath = this.file('journal.log');
+    if (fs.existsSync(journalPath)) {
+      found = true;
+      const lines = fs.readFileSync(journalPath, 'utf8').split('\n');
+      for (const line of lines) {
+        if (!line) continue;
+        let record: [string, string, PackedEntry?];
+        try {
+          record = JSON.parse(line) as [string, string, PackedEntry?];
+        } catch {
+          continue; // a line cut short by a kill: the work it described is re-examined next run
+        }
+        const [op, p, packed] = record;
+        if (op === 'set' && packed) base.set(p, unpackEntry(packed));
+        else if (op === 'del') base.delete(p);
+      }
+    }
+    return { base, firstSync: !found };
+  }
+
+  /** Record one finished change; survives the process being killed right after. */
+  journal(p: string, entry: BaseEntry | undefined): void {
+    if (this.journalFd === undefined) {
+      fs.mkdirSync(this.dir, { recursive: true });
+      this.journalFd = fs.openSync(this.file('journal.log'), 'a');
+    }
+    const line = entry ? JSON.stringify(['set', p, packEntry(entry)]) : JSON.stringify(['del', p]);
+    fs.writeSync(this.journalFd, line + '\n');
+  }
+
+  private closeJournal(): void {
+    if (this.journalFd !== undefined) fs.closeSync(this.journalFd);
+    this.journalFd = undefined;
+  }
+
+  /** Write the whole base atomically and drop the journal it now contains. */
+  commit(base: Base): void {
+    fs.mkdirSync(this.dir, { recursive: true });
+    const entries: Record<string, PackedEntry> = {};
+    for (const [p, e] of base) entries[p] = packEntry(e);
+    const data = { version: STATE_VERSION, hashAlgorithm: 'md5', pair: this.pairInfo, savedAt: new Date().toISOString(), entries };
+    writeFileAtomic(this.basePath, JSON.stringify(data));
+    this.closeJournal();
+    fs.rmSync(this.file('journal.log'), { force: true });
+  }
+
+  loadHashCache(side: Side): Map<string, HashCacheEntry> {
+    const cache = new Map<string, HashCacheEntry>();
+    try {
+      const data = JSON.parse(fs.readFileSync(this.file(`hashes-${side}.json`), 'utf8')) as Record<string, [number, number, number | null, string]>;
+      for (const [p, [size, mtimeMs, ino, hash]] of Object.entries(data)) {
+        const e: HashCacheEntry = { size, mtimeMs, hash };
+        if (ino !== null) e.ino = ino;
+        cache.set(p, e);
+      }
+    } catch {
+      // A missing or damaged cache only costs re-hashing.
+    }
+    return cache;
+  }
+
+  saveHashCache(side: Side, cache: Map<string, HashCacheEntry>): void {
+    const file = this.file(`hashes-${side}.json`);
+    if (cache.size === 0) {
+      fs.rmSync(file, { force: true });
+      return;
+    }
+    const data: Record<string, [number, number, number | null, string]> = {};
+    for (const [p, e] of cache) data[p] = [e.size, e.mtimeMs, e.ino ?? null, e.hash];
+    fs.mkdirSync(this.dir, { recursive: true });
+    writeFileAtomic(file, JSON.stringify(data));
+  }
+
+  /** Forget everything about this pair: the next run is a first sync with a full comparison. */
+  clear(): void {
+    if (!fs.existsSync(this.dir)) return;
+    this.lock();
+    try {
+      for (const name of fs.readdirSync(this.dir)) if (name !== 'lock') fs.rmSync(this.file(name), { force: true, recursive: true });
+    } finally {
+      this.unlock();
+    }
+    fs.rmSync(this.dir, { force: true, recursive: true });
+  }
+}
+
+function readLock(file: string): { pid: number; host: string; startedAt: string } | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as { pid: number; host: string; startedAt: string };
+  } catch {
+    return undefined;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

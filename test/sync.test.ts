@@ -1,0 +1,480 @@
+// Engine and CLI behaviour on real folders: renames, conflict strategies, first sync, guards,
+// ignore rules, bad arguments, check-before-overwrite, pause/cancel, progress, retries, failure
+// isolation, the lock, subset syncs and the hash cache.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, describe, it } from 'node:test';
+import { LocalBackend } from '../src/backends/local';
+import type { Entry, WriteOptions } from '../src/backends/types';
+import { SyncController } from '../src/core/control';
+import { runSync, type SyncRequest } from '../src/core/engine';
+import { StorageError } from '../src/core/errors';
+import type { SyncEvent } from '../src/core/events';
+import { pairId } from '../src/core/state';
+import { Fixture } from './helpers/fixture';
+
+let fixture: Fixture | undefined;
+function setup(): Fixture {
+  fixture = new Fixture();
+  return fixture;
+}
+afterEach(() => {
+  fixture?.cleanup();
+  fixture = undefined;
+});
+
+const HOUR = 3_600_000;
+const past = (hours: number) => Date.now() - hours * HOUR;
+
+function request(fx: Fixture, extra: Partial<SyncRequest> = {}): SyncRequest {
+  const source = extra.source ?? new LocalBackend(fx.src);
+  const destination = extra.destination ?? new LocalBackend(fx.dst);
+  return { source, destination, stateDir: path.join(fx.src, '.sync_state', pairId(new LocalBackend(fx.src).id, new LocalBackend(fx.dst).id)), ...extra };
+}
+
+/** A real local backend with faults injected on chosen operations. */
+class FaultyBackend extends LocalBackend {
+  writeFaults = new Map<string, { error: () => Error; times: number }>();
+  reads = 0;
+  override async write(p: string, data: Readable, options?: WriteOptions): Promise<Entry> {
+    const fault = this.writeFaults.get(p);
+    if (fault && fault.times > 0) {
+      fault.times--;
+      data.resume();
+      throw fault.error();
+    }
+    return super.write(p, data, options);
+  }
+  override async read(p: string, signal?: AbortSignal): Promise<Readable> {
+    this.reads++;
+    return super.read(p, signal);
+  }
+}
+
+describe('two-way sync of two folders', () => {
+  it('copies new files both ways and converges', async () => {
+    const fx = setup();
+    fx.write('src', 'a.txt', 'A');
+    fx.write('src', 'deep/er/b.txt', 'B');
+    fx.write('dst', 'c.txt', 'C');
+    const r = await fx.sync();
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(fx.files('src'), { 'a.txt': 'A', 'deep/er/b.txt': 'B', 'c.txt': 'C' });
+    assert.deepEqual(fx.files('dst'), fx.files('src'));
+    assert.equal(r.json!.done.uploaded, 2);
+    assert.equal(r.json!.done.downloaded, 1);
+    const again = await fx.sync();
+    assert.equal(again.json!.counts.upload + again.json!.counts.download, 0);
+  });
+
+  it('keeps modification times on copies', async () => {
+    const fx = setup();
+    const when = past(48);
+    fx.write('src', 'a.txt', 'A', when);
+    await fx.sync();
+    assert.equal(Math.floor(fs.statSync(path.join(fx.dst, 'a.txt')).mtimeMs), Math.floor(when));
+  });
+
+  it('replays a rename as a move on the other side: the file is not re-uploaded', async () => {
+    const fx = setup();
+    fx.write('src', 'docs/report.pdf', 'x'.repeat(10_000));
+    await fx.sync();
+    const inode = fs.statSync(path.join(fx.dst, 'docs/report.pdf')).ino;
+    fs.renameSync(path.join(fx.src, 'docs/report.pdf'), path.join(fx.src, 'docs/annual.pdf'));
+    const r = await fx.sync();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json!.counts.upload, 0);
+    assert.equal(r.json!.done.renamedDestination, 1);
+    assert.deepEqual(r.json!.renames, [{ side: 'destination', from: 'docs/report.pdf', to: 'docs/annual.pdf' }]);
+    assert.equal(fs.statSync(path.join(fx.dst, 'docs/annual.pdf')).ino, inode, 'same file, moved');
+    assert.deepEqual(fx.files('dst'), { 'docs/annual.pdf': 'x'.repeat(10_000) });
+  });
+
+  it('replays a folder move with one rename and removes the emptied folder', async () => {
+    const fx = setup();
+    for (const n of ['a', 'b', 'c/d']) fx.write('dst', `old/${n}`, `content of ${n}`);
+    await fx.sync();
+    fs.renameSync(path.join(fx.dst, 'old'), path.join(fx.dst, 'new'));
+    const r = await fx.sync();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json!.counts.download, 0);
+    assert.deepEqual(r.json!.renames, [{ side: 'source', from: 'old', to: 'new', folder: true }]);
+    assert.deepEqual(Object.keys(fx.files('src')).sort(), ['new/a', 'new/b', 'new/c/d']);
+    assert.equal(fs.existsSync(path.join(fx.src, 'old')), false);
+  });
+
+  it('deletes propagate to the trash and emptied folders go away', async () => {
+    const fx = setup();
+    fx.write('src', 'keep.txt', 'k');
+    fx.write('src', 'dir/gone.txt', 'g');
+    fx.write('src', 'dir/gone2.txt', 'g2');
+    fx.write('src', 'more/x', 'x');
+    await fx.sync();
+    fx.remove('src', 'dir');
+    const r = await fx.sync();
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(fx.files('dst'), { 'keep.txt': 'k', 'more/x': 'x' });
+    assert.equal(fs.existsSync(path.join(fx.dst, 'dir')), false);
+    assert.deepEqual(fx.trash('dst'), { 'dir/gone.txt': ['g'], 'dir/gone2.txt': ['g2'] });
+  });
+});
+
+describe('conflicts on real folders', () => {
+  async function conflicted(strategy: string) {
+    const fx = setup();
+    fx.write('src', 'f.txt', 'base');
+    await fx.sync();
+    fx.write('src', 'f.txt', 'source edit', past(2));
+    fx.write('dst', 'f.txt', 'destination edit', past(1));
+    const r = await fx.sync('--conflict', strategy);
+    return { fx, r };
+  }
+  it('newest-wins: the newer edit wins, the other is in the trash', async () => {
+    const { fx, r } = await conflicted('newest-wins');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fx.read('src', 'f.txt'), 'destination edit');
+    assert.deepEqual(fx.trash('src')['f.txt'], ['source edit']);
+  });
+  it('source-wins and destination-wins', async () => {
+    const a = await conflicted('source-wins');
+    assert.equal(a.fx.read('dst', 'f.txt'), 'source edit');
+    assert.deepEqual(a.fx.trash('dst')['f.txt'], ['destination edit']);
+    a.fx.cleanup();
+    const b = await conflicted('destination-wins');
+    assert.equal(b.fx.read('src', 'f.txt'), 'destination edit');
+    assert.deepEqual(b.fx.trash('src')['f.txt'], ['source edit']);
+  });
+  it('keep-both: both sides end with both versions', async () => {
+    const { fx, r } = await conflicted('keep-both');
+    assert.equal(r.code, 0, r.stderr);
+    const files = fx.files('src');
+    assert.deepEqual(fx.files('dst'), files);
+    assert.equal(files['f.txt'], 'destination edit');
+    const copy = Object.keys(files).find((p) => /^f\.conflict-source-\d{8}-\d{6}\.txt$/.test(p));
+    assert.ok(copy, `conflict copy in ${Object.keys(files).join(', ')}`);
+    assert.equal(files[copy!], 'source edit');
+    const again = await fx.sync();
+    assert.equal(again.json!.counts.upload + again.json!.counts.download + again.json!.counts.conflicts, 0);
+  });
+  it('manual: exit code 3, both versions untouched, reported again until resolved', async () => {
+    const { fx, r } = await conflicted('manual');
+    assert.equal(r.code, 3);
+    assert.deepEqual(r.json!.conflicts, [{ path: 'f.txt', reason: 'both-modified' }]);
+    assert.equal(fx.read('src', 'f.txt'), 'source edit');
+    assert.equal(fx.read('dst', 'f.txt'), 'destination edit');
+    const again = await fx.sync('--conflict', 'manual');
+    assert.equal(again.code, 3);
+    // Resolved by the user (same content on both sides): recorded, in sync.
+    fx.write('dst', 'f.txt', 'source edit');
+    const resolved = await fx.sync('--conflict', 'manual');
+    assert.equal(resolved.code, 0);
+  });
+});
+
+describe('first sync', () => {
+  it('merge delete nothing and copies extras both ways', async () => {
+    const fx = setup();
+    fx.write('src', 'a', '1');
+    fx.write('dst', 'b', '2');
+    fx.write('src', 'same', 'x', past(5));
+    fx.write('dst', 'same', 'x', past(1));
+    const r = await fx.sync();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json!.firstSync, true);
+    assert.deepEqual(fx.files('src'), { a: '1', b: '2', same: 'x' });
+    assert.deepEqual(fx.files('dst'), fx.files('src'));
+    assert.equal(r.json!.counts.record, 1, 'identical files are recorded, not copied');
+  });
+  it('--initial destination-wins settles differing files toward the destination', async () => {
+    const fx = setup();
+    fx.write('src', 'f', 'mine', past(1));
+    fx.write('dst', 'f', 'theirs', past(5));
+    const r = await fx.sync('--initial', 'destination-wins', '--conflict', 'manual');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fx.read('src', 'f'), 'theirs');
+    assert.deepEqual(fx.trash('src')['f'], ['mine']);
+  });
+});
+
+describe('safety guards', () => {
+  it('refuses to propagate an emptied side, changes nothing, and --force overrides', async () => {
+    const fx = setup();
+    for (let i = 0; i < 5; i++) fx.write('src', `f${i}`, `${i}`);
+    await fx.sync();
+    for (let i = 0; i < 5; i++) fx.remove('src', `f${i}`);
+    const r = await fx.sync();
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /source side is empty but had 5 files/);
+    assert.equal(Object.keys(fx.files('dst')).length, 5, 'nothing deleted');
+    const forced = await fx.sync('--force');
+    assert.equal(forced.code, 0);
+    assert.equal(Object.keys(fx.files('dst')).length, 0);
+    assert.equal(Object.keys(fx.trash('dst')).length, 5, 'and still recoverable');
+  });
+  it('refuses a run that would delete more than --max-delete percent', async () => {
+    const fx = setup();
+    for (let i = 0; i < 10; i++) fx.write('src', `f${i}`, `${i}`);
+    await fx.sync();
+    for (let i = 0; i < 6; i++) fx.remove('src', `f${i}`);
+    const r = await fx.sync();
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /delete 6 of 10 files \(60%\) on the destination side/);
+    assert.equal(Object.keys(fx.files('dst')).length, 10);
+    const plan = await fx.cli('plan', fx.src, fx.dst);
+    assert.equal(plan.code, 4, 'the dry run reports the guard too');
+    const allowed = await fx.sync('--max-delete', '70');
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.equal(Object.keys(fx.files('dst')).length, 4);
+  });
+});
+
+describe('ignore rules', () => {
+  it('applies nested .syncignore files and --ignore-file to both sides', async () => {
+    const fx = setup();
+    fx.write('src', '.syncignore', '*.log\nbuild/\n!keep.log\n');
+    fx.write('src', 'sub/.syncignore', 'secret.txt\n');
+    fx.write('src', 'a.log', 'log');
+    fx.write('src', 'keep.log', 'kept');
+    fx.write('src', 'build/out.js', 'out');
+    fx.write('src', 'sub/secret.txt', 's');
+    fx.write('src', 'secret.txt', 'top level is not ignored');
+    fx.write('src', 'notes.tmp', 'tmp');
+    fx.write('dst', 'server.log', 'a destination log is ignored too');
+    const ignoreFile = path.join(fx.root, 'extra-ignore');
+    fs.writeFileSync(ignoreFile, '*.tmp\n');
+    const r = await fx.sync('--ignore-file', ignoreFile);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(Object.keys(fx.files('dst')).sort(), ['.syncignore', 'keep.log', 'secret.txt', 'server.log', 'sub/.syncignore']);
+    assert.equal(fx.read('src', 'server.log'), undefined);
+  });
+  it('never syncs the engine state or trash', async () => {
+    const fx = setup();
+    fx.write('src', 'a', '1');
+    await fx.sync();
+    assert.ok(fs.existsSync(path.join(fx.src, '.sync_state')));
+    assert.equal(fs.existsSync(path.join(fx.dst, '.sync_state')), false);
+  });
+});
+
+describe('bad input', () => {
+  const cases: [string[], RegExp][] = [
+    [['frobnicate', 'a', 'b'], /Unknown command "frobnicate"/],
+    [['sync', 'only-one'], /needs a source and a destination/],
+    [['sync', 'SRC', 'DST', '--mode', 'sideways'], /Unknown sync mode "sideways"/],
+    [['sync', 'SRC', 'DST', '--compare', 'vibes'], /Unknown comparison mode/],
+    [['sync', 'SRC', 'DST', '--conflict', 'coin-flip'], /Unknown conflict strategy/],
+    [['sync', 'SRC', 'DST', '--transfers', '0'], /--transfers must be a whole number/],
+    [['sync', 'SRC', 'DST', '--max-delete', '150'], /--max-delete must be a percentage/],
+    [['sync', 'SRC', 'DST', '--bogus'], /Unknown option '--bogus'/],
+    [['sync', 'SRC', 'gopher://host/x'], /Unknown scheme "gopher:\/\/"/],
+    [['sync', 'SRC', 'sftp://me@host/x'], /sftp:\/\/ targets are not available/],
+    [['sync', 'MISSING', 'DST'], /source folder .* does not exist/],
+    [['sync', 'SRC', 'SRC'], /same folder/],
+    [['sync', 'SRC', 'SRC/inner'], /inside one another/],
+    [['sync', 'SRC', 'DST', '--ignore-file', 'NOFILE'], /Cannot read the ignore file/],
+  ];
+  for (const [args, message] of cases) {
+    it(`${args.join(' ')} → exit 2 and nothing changes`, async () => {
+      const fx = setup();
+      fx.write('src', 'a', '1');
+      const real = args.map((a) => a.replace('SRC', fx.src).replace('DST', fx.dst).replace('MISSING', path.join(fx.root, 'missing')).replace('NOFILE', path.join(fx.root, 'nofile')));
+      const r = await fx.cli(...real);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.deepEqual(fx.files('dst'), {});
+      assert.equal(fs.existsSync(path.join(fx.src, '.sync_state')), false);
+    });
+  }
+  it('--json reports a usage error as JSON too', async () => {
+    const fx = setup();
+    const r = await fx.cli('sync', fx.src, fx.dst, '--json', '--mode', 'nope');
+    assert.equal(r.code, 2);
+    assert.equal(r.json?.exitCode, 2);
+    assert.match(r.json?.error.message, /Unknown sync mode/);
+  });
+  it('a destination that disappeared after a sync is an error, not a re-creation', async () => {
+    const fx = setup();
+    fx.write('src', 'a', '1');
+    await fx.sync();
+    fs.rmSync(fx.dst, { recursive: true });
+    const r = await fx.sync();
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /does not exist, although this pair was synced before/);
+    assert.equal(fs.existsSync(fx.dst), false);
+  });
+});
+
+describe('check before overwrite', () => {
+  it('a file changed after planning becomes a conflict and is not overwritten', async () => {
+    const fx = setup();
+    fx.write('src', 'f', 'base');
+    await fx.sync();
+    fx.write('src', 'f', 'source edit');
+    const result = await runSync(
+      request(fx, {
+        onEvent: (e: SyncEvent) => {
+          // The user saves on the destination between the scan and the upload.
+          if (e.type === 'plan-ready') fx.write('dst', 'f', 'late destination edit', Date.now() + 5000);
+        },
+      }),
+    );
+    assert.equal(fx.read('dst', 'f'), 'late destination edit');
+    assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
+    // The next run sees both edits and settles them by the strategy, keeping the loser.
+    const next = await fx.sync();
+    assert.equal(next.code, 0);
+    assert.equal(fx.read('src', 'f'), 'late destination edit');
+    assert.deepEqual(fx.trash('src')['f'], ['source edit']);
+  });
+});
+
+describe('executor control and events', () => {
+  it('pause holds new transfers until resume; progress events come in order', async () => {
+    const fx = setup();
+    for (let i = 0; i < 40; i++) fx.write('src', `f${i}`, 'x'.repeat(1000));
+    const controller = new SyncController();
+    const events: SyncEvent[] = [];
+    let completedWhilePaused = -1;
+    const done = runSync(
+      request(fx, {
+        controller,
+        limits: { transfers: 1 },
+        onEvent: (e) => {
+          events.push(e);
+          if (e.type === 'file-complete' && events.filter((x) => x.type === 'file-complete').length === 5) {
+            controller.pause();
+            const count = events.filter((x) => x.type === 'file-complete').length;
+            setTimeout(() => {
+              completedWhilePaused = events.filter((x) => x.type === 'file-complete').length - count;
+              controller.resume();
+            }, 150);
+          }
+        },
+      }),
+    );
+    const result = await done;
+    assert.equal(completedWhilePaused, 0, 'nothing completed while paused');
+    assert.equal(result.stats.uploaded, 40);
+    const types = [...new Set(events.map((e) => e.type))];
+    for (const t of ['scan-start', 'scan-complete', 'plan-ready', 'sync-start', 'file-start', 'file-complete', 'totals', 'sync-complete']) assert.ok(types.includes(t as SyncEvent['type']), t);
+    assert.ok(types.indexOf('scan-start') < types.indexOf('sync-start'));
+    const last = events.filter((e) => e.type === 'totals').at(-1);
+    assert.ok(last && last.type === 'totals' && last.doneFiles === 40 && last.doneBytes === 40_000);
+  });
+
+  it('cancel stops starting new work; the next run finishes without redoing what was done', async () => {
+    const fx = setup();
+    for (let i = 0; i < 30; i++) fx.write('src', `f${i}`, `${i}`);
+    const controller = new SyncController();
+    let completed = 0;
+    const first = await runSync(
+      request(fx, {
+        controller,
+        limits: { transfers: 1 },
+        onEvent: (e) => {
+          if (e.type === 'file-complete' && ++completed === 10) controller.cancel();
+        },
+      }),
+    );
+    assert.equal(first.stats.cancelled, true);
+    assert.ok(first.stats.uploaded >= 10 && first.stats.uploaded < 30);
+    const second = await fx.sync();
+    assert.equal(second.code, 0);
+    assert.equal(second.json!.done.uploaded, 30 - first.stats.uploaded, 'only the rest is uploaded');
+    assert.equal(Object.keys(fx.files('dst')).length, 30);
+  });
+
+  it('retries transient errors, isolates permanent ones, and converges next run', async () => {
+    const fx = setup();
+    for (const n of ['a', 'b', 'c']) fx.write('src', n, n);
+    const destination = new FaultyBackend(fx.dst);
+    destination.writeFaults.set('a', { error: () => new StorageError('connection reset', true), times: 1 });
+    destination.writeFaults.set('b', { error: () => new StorageError('permission denied', false), times: 1 });
+    const result = await runSync(request(fx, { destination }));
+    assert.equal(fx.read('dst', 'a'), 'a', 'retried and succeeded');
+    assert.equal(fx.read('dst', 'b'), undefined);
+    assert.equal(fx.read('dst', 'c'), 'c', 'the rest goes on');
+    assert.equal(result.stats.errors.length, 1);
+    assert.match(result.stats.errors[0]!.message, /upload on the destination side failed: permission denied/);
+    const next = await fx.sync();
+    assert.equal(next.code, 0);
+    assert.equal(next.json!.done.uploaded, 1, 'b was not marked synced, so it goes now');
+    assert.equal(fx.read('dst', 'b'), 'b');
+  });
+
+  it('a second sync of the same pair while one runs is refused', async () => {
+    const fx = setup();
+    for (let i = 0; i < 20; i++) fx.write('src', `f${i}`, 'x');
+    const controller = new SyncController();
+    controller.pause();
+    const running = runSync(request(fx, { controller }));
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await fx.sync();
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /Another sync of this pair is running/);
+    controller.resume();
+    await running;
+  });
+});
+
+describe('subset syncs', () => {
+  it('--path syncs one file by the same rules and leaves the rest alone', async () => {
+    const fx = setup();
+    fx.write('src', 'a', 'a0');
+    fx.write('src', 'dir/b', 'b0');
+    await fx.sync();
+    fx.write('src', 'a', 'a1 changed');
+    fx.write('src', 'dir/b', 'b1 changed');
+    fx.write('dst', 'dir/c', 'new at destination');
+    const r = await fx.cli('sync', fx.src, fx.dst, '--json', '--path', 'a');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fx.read('dst', 'a'), 'a1 changed');
+    assert.equal(fx.read('dst', 'dir/b'), 'b0');
+    assert.equal(fx.read('src', 'dir/c'), undefined);
+    // A subset sync of a file the other side changed too is a conflict, not an overwrite.
+    fx.write('src', 'a', 'a2 source', past(2));
+    fx.write('dst', 'a', 'a2 destination', past(1));
+    const c = await fx.cli('sync', fx.src, fx.dst, '--json', '--path', 'a', '--conflict', 'manual');
+    assert.equal(c.code, 3);
+    assert.equal(fx.read('dst', 'a'), 'a2 destination');
+    // A folder subset.
+    const d = await fx.cli('sync', fx.src, fx.dst, '--json', '--path', 'dir');
+    assert.equal(d.code, 0);
+    assert.equal(fx.read('dst', 'dir/b'), 'b1 changed');
+    assert.equal(fx.read('src', 'dir/c'), 'new at destination');
+  });
+  it('a deleted file synced alone is deleted on the other side, not guarded', async () => {
+    const fx = setup();
+    fx.write('src', 'a', 'a');
+    fx.write('src', 'b', 'b');
+    await fx.sync();
+    fx.remove('src', 'a');
+    const r = await fx.cli('sync', fx.src, fx.dst, '--json', '--path', 'a');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fx.read('dst', 'a'), undefined);
+    assert.equal(fx.read('dst', 'b'), 'b');
+  });
+});
+
+describe('hash cache', () => {
+  it('re-hashes a file only when its size, mtime or inode changed', async () => {
+    const fx = setup();
+    for (let i = 0; i < 10; i++) fx.write('src', `f${i}`, `content ${i}`);
+    await fx.sync();
+    const source = new FaultyBackend(fx.src);
+    const destination = new FaultyBackend(fx.dst);
+    await runSync(request(fx, { source, destination }));
+    assert.equal(source.reads + destination.reads, 0, 'no change: nothing read');
+    // Touch one file (same content, new mtime): hashed once, recognised as unchanged, not copied.
+    fs.utimesSync(path.join(fx.src, 'f3'), new Date(), new Date(Date.now() + 10_000));
+    const touched = await runSync(request(fx, { source, destination }));
+    assert.equal(source.reads, 1);
+    assert.equal(touched.stats.uploaded, 0);
+    assert.equal(touched.stats.recorded, 1);
+    source.reads = 0;
+    await runSync(request(fx, { source, destination }));
+    assert.equal(source.reads, 0, 'the new mtime is remembered');
+  });
+});

@@ -195,7 +195,14 @@ function patternLine(rnd: Random, tree: Tree, dir: string, focus: readonly strin
   if (roll < 4) return rnd.pick(['', '#comment', '# *', '   ', '!', '/', '\\', '*', '**', '/*', '!*', '/**', '**/']);
   if (roll < 20) {
     line = globstarOddity(rnd, rel);
-  } else if (roll < 40) {
+  } else if (roll < 28) {
+    // Re-include a folder (or a file) that broader patterns exclude, so that what is below it is
+    // decided by patterns matching the paths themselves.
+    const dirsBelow = tree.dirs.filter((p) => dir === '' || p.startsWith(`${dir}/`));
+    const pick = (dirsBelow.length > 0 ? rnd.pick(dirsBelow) : target).slice(dir === '' ? 0 : dir.length + 1).split('/');
+    const body = (rnd.chance(0.5) ? pick : pick.slice(-1)).map((seg) => literal(rnd, seg)).join('/');
+    return `!${rnd.chance(0.3) ? '/' : ''}${body}${rnd.chance(0.3) ? '/' : ''}`;
+  } else if (roll < 45) {
     // Names shared by the files of a round, so that deeper files re-include what shallower ones
     // exclude and the other way round.
     const name = literal(rnd, rnd.pick(focus));

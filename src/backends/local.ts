@@ -112,7 +112,14 @@ export class LocalBackend implements Backend {
   private readonly euid: number | undefined;
   private readonly groups: ReadonlySet<number>;
 
-  constructor(root: string) {
+  /** Whether writes fsync before the rename (survives power loss, costs a disk flush per file). */
+  readonly durable: boolean;
+
+  private rootReal: string | undefined;
+  private readonly verifiedDirs = new Set<string>();
+
+  constructor(root: string, options: { durable?: boolean } = {}) {
+    this.durable = options.durable ?? false;
     this.root = nodePath.resolve(root);
     this.displayName = `local folder ${this.root}`;
     let real = this.root;
@@ -139,10 +146,10 @@ export class LocalBackend implements Backend {
    * way is refused too (mkdir -p through it would create folders wherever it points).
    */
   private assertInsideRoot(dir: string, path: string): void {
-    if (dir === '') return;
+    if (dir === '' || this.verifiedDirs.has(dir)) return;
     let rootReal: string;
     try {
-      rootReal = fs.realpathSync.native(this.root);
+      rootReal = this.rootReal ??= fs.realpathSync.native(this.root);
     } catch (error) {
       if (errorCode(error) === 'ENOENT') return; // nothing exists below a missing root either
       throw toStorageError('resolve', '', error);
@@ -164,11 +171,19 @@ export class LocalBackend implements Backend {
         if (real !== rootReal && !real.startsWith(rootReal.endsWith(nodePath.sep) ? rootReal : rootReal + nodePath.sep)) {
           throw new UnsafePathError(path, `parent folder ${JSON.stringify(current)} resolves outside the root (symbolic link)`);
         }
+        // Remember folders that exist and resolve inside: a sync touches thousands of files in the
+        // same few folders. Folders this backend moves or removes are forgotten again.
+        if (current === dir) this.verifiedDirs.add(dir);
         return;
       }
       if (current === '') return;
       current = parentOf(current);
     }
+  }
+
+  /** Forget the verified folders at or below `dir` (it is being moved or removed). */
+  private forgetVerified(dir: string): void {
+    for (const d of this.verifiedDirs) if (d === dir || d.startsWith(`${dir}/`)) this.verifiedDirs.delete(d);
   }
 
   /** Validates a path argument and checks its parent folder; returns the absolute path. */
@@ -291,7 +306,9 @@ export class LocalBackend implements Backend {
     return fs.createReadStream(absPath, { fd, signal, autoClose: true });
   }
 
-  async write(path: string, data: Readable, options: WriteOptions = {}): Promise<Entry> {
+  async write(path: string, content: Readable | Buffer, options: WriteOptions = {}): Promise<Entry> {
+    if (Buffer.isBuffer(content)) return this.writeBuffer(path, content, options);
+    const data = content;
     const { mtimeMs, onBytes, signal } = options;
     let absPath: string;
     let parentAbs: string;
@@ -332,9 +349,11 @@ export class LocalBackend implements Backend {
       try {
         if (oldMode !== undefined) fs.fchmodSync(fd, oldMode);
         // The stream owns the descriptor from here: it closes it when done or destroyed, after any
-        // write in flight (closing it ourselves could race with such a write). flush: fsync before
-        // the close, so the content is on disk before the rename makes it visible.
-        sink = fs.createWriteStream(tempPath, { fd, flush: true });
+        // write in flight (closing it ourselves could race with such a write). With `durable`,
+        // flush fsyncs before the close, so the content is on disk before the rename makes it
+        // visible even across a power cut; without it the rename is still atomic for every reader
+        // and for a killed process (ext4 and others also flush on rename-over-replace).
+        sink = fs.createWriteStream(tempPath, { fd, flush: this.durable });
       } catch (error) {
         fs.closeSync(fd);
         throw error;
@@ -389,6 +408,77 @@ export class LocalBackend implements Backend {
     return entry;
   }
 
+  /** The whole of a small file, read in one go (cheaper than a stream for the many small files of a tree). */
+  async readFile(path: string, signal?: AbortSignal): Promise<Buffer> {
+    const absPath = this.checked(path);
+    signal?.throwIfAborted();
+    let fd: number;
+    try {
+      fd = fs.openSync(absPath, fs.constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (error) {
+      if (errorCode(error) === 'ELOOP') throw fail('read', path, 'it is a symbolic link (not followed)');
+      throw toStorageError('read', path, error);
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw fail('read', path, st.isDirectory() ? 'it is a folder' : kindOf(st));
+      return fs.readFileSync(fd);
+    } catch (error) {
+      throw toStorageError('read', path, error);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** The atomic write of an in-memory buffer: the same steps as a stream write, done synchronously. */
+  private writeBuffer(path: string, data: Buffer, options: WriteOptions): Entry {
+    const { mtimeMs, onBytes, signal } = options;
+    const absPath = this.checked(path);
+    if (path === '') throw fail('write', path, 'it is the root folder');
+    signal?.throwIfAborted();
+    let tempPath: string | undefined;
+    try {
+      const old = this.lstat('write', path, absPath);
+      if (old?.isDirectory()) throw fail('write', path, 'a folder is in the way');
+      const oldMode = old?.isFile() ? old.mode & 0o777 : undefined;
+      const parentAbs = nodePath.dirname(absPath);
+      try {
+        fs.mkdirSync(parentAbs, { recursive: true });
+      } catch (error) {
+        const code = errorCode(error);
+        if (code === 'EEXIST' || code === 'ENOTDIR') throw fail('write', path, 'a parent is a file, not a folder');
+        throw error;
+      }
+      tempPath = nodePath.join(parentAbs, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+      const fd = fs.openSync(tempPath, 'wx', oldMode ?? 0o666);
+      try {
+        if (oldMode !== undefined) fs.fchmodSync(fd, oldMode);
+        for (let offset = 0; offset < data.length; ) offset += fs.writeSync(fd, data, offset, data.length - offset);
+        if (this.durable) fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      if (mtimeMs !== undefined) fs.utimesSync(tempPath, Date.now() / 1000, (mtimeMs + 0.5) / 1000); // +0.5: see write
+      fs.renameSync(tempPath, absPath);
+      tempPath = undefined;
+      onBytes?.(data.length);
+    } catch (error) {
+      if (tempPath !== undefined) {
+        try {
+          fs.unlinkSync(tempPath);
+        } catch {
+          // never created
+        }
+      }
+      throw toStorageError('write', path, error);
+    }
+    const st = this.lstat('write', path, absPath);
+    if (st === undefined) throw fail('write', path, 'the file vanished right after it was written');
+    const entry = toEntry(path, st);
+    if (entry === undefined) throw fail('write', path, 'the file vanished right after it was written');
+    return entry;
+  }
+
   async deleteFile(path: string): Promise<void> {
     const absPath = this.checked(path);
     if (path === '') throw fail('delete', path, 'it is the root folder');
@@ -420,6 +510,7 @@ export class LocalBackend implements Backend {
   async rmdirIfEmpty(path: string): Promise<void> {
     const absPath = this.checked(path);
     if (path === '') return;
+    this.forgetVerified(path);
     try {
       fs.rmdirSync(absPath);
     } catch (error) {
@@ -452,6 +543,7 @@ export class LocalBackend implements Backend {
     this.ensureParent('move', to);
     try {
       if (source.isDirectory() || sameFile) {
+        this.forgetVerified(from);
         fs.renameSync(fromAbs, toAbs);
         return;
       }

@@ -49,11 +49,13 @@ export interface Backend {
   stat(path: string): Promise<Entry | undefined>;
   /** The content of a file as a stream. */
   read(path: string, signal?: AbortSignal): Promise<Readable>;
+  /** The whole content of a (small) file at once; the engine uses it where it beats a stream. */
+  readFile?(path: string, signal?: AbortSignal): Promise<Buffer>;
   /**
-   * Replace (or create) a file atomically: a reader sees the old content or the new, never a part;
+   * Replace (or create) a file atomically from a stream or a buffer (small files): a reader sees the old content or the new, never a part;
    * a failed write leaves the old content. Parent folders are created. Returns the entry as stored.
    */
-  write(path: string, data: Readable, options?: WriteOptions): Promise<Entry>;
+  write(path: string, data: Readable | Buffer, options?: WriteOptions): Promise<Entry>;
   /** Delete a file. Deleting a path that does not exist is not an error. */
   deleteFile(path: string): Promise<void>;
   /** Create a folder and its parents; an existing folder is not an error. */

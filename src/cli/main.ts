@@ -146,7 +146,7 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
   }
 }
 
-if (require.main === module) {
+if (require.main === module || process.env.SYNCENGINE_FORCE_MAIN) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -1,4 +1,5 @@
 // Pause, resume and cancel a running sync from outside (the CLI's signals, the editor's buttons).
+import { setMaxListeners } from 'node:events';
 import { CancelledError } from './errors';
 
 export class SyncController {
@@ -6,6 +7,11 @@ export class SyncController {
   private pausedWaiters: (() => void)[] = [];
   private isPaused = false;
   private listeners: ((state: 'paused' | 'resumed' | 'cancelled') => void)[] = [];
+
+  constructor() {
+    // Every transfer in flight listens on the signal; that is expected, not a leak.
+    setMaxListeners(0, this.abort.signal);
+  }
 
   /** Aborted on cancel: in-flight transfers stop (their atomic writes leave the old content). */
   get signal(): AbortSignal {

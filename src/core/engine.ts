@@ -84,6 +84,7 @@ function restrictBase(base: Base, scope: readonly string[] | undefined): Base {
 }
 
 export async function runSync(request: SyncRequest): Promise<SyncResult> {
+  const startedAt = Date.now();
   const options: PlanOptions = { ...DEFAULT_PLAN_OPTIONS, ...request.options };
   const limits = { ...DEFAULT_LIMITS, ...request.limits };
   const controller = request.controller ?? new SyncController();
@@ -155,6 +156,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
 
     if (request.dryRun) {
       const stats = emptyStats();
+      stats.durationMs = Date.now() - startedAt;
       stats.errors.push(...hashErrors);
       for (const item of plan.items) if (item.action === 'conflict') stats.conflicts.push({ path: item.path, reason: item.conflict.reason, ...(item.conflict.note ? { note: item.conflict.note } : {}) });
       return { plan, stats, skipped };
@@ -175,6 +177,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     stats.errors.unshift(...hashErrors);
     state.commit(base);
     for (const side of ['source', 'destination'] as const) state.saveHashCache(side, unsyncedHashes(caches[side], trees[side], base, side));
+    stats.durationMs = Date.now() - startedAt;
     emit({ type: 'sync-complete', stats });
     return { plan, stats, skipped };
   } finally {

@@ -55,6 +55,9 @@ function sameFile(expected: Entry | undefined, actual: Entry | undefined): boole
   );
 }
 
+/** Files up to this size are read and written in one piece rather than streamed. */
+const SMALL_FILE_BYTES = 256 * 1024;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Executor {
@@ -195,32 +198,42 @@ export class Executor {
     const existing = await this.expect(to, toPath, expectedTarget);
     if (existing) await trash[to].keepCopy(toPath);
 
-    const md5 = createHash('md5');
-    let counted = 0;
-    const hashing = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        md5.update(chunk);
-        counted += chunk.length;
-        done(null, chunk);
-      },
-    });
     const action: FileAction = to === 'destination' ? 'upload' : 'download';
     this.ctx.onEvent?.({ type: 'file-start', path: toPath, action, side: to, bytes: expectedSource.size });
-    let reported = 0;
-    const input = await backends[from].read(path, controller.signal);
-    input.on('error', (e) => hashing.destroy(e));
-    const written = await backends[to].write(toPath, input.pipe(hashing), {
-      mtimeMs: expectedSource.mtimeMs,
-      size: expectedSource.size,
-      signal: controller.signal,
-      onBytes: (bytes) => {
-        this.doneBytes += bytes - reported;
-        reported = bytes;
-        this.ctx.onEvent?.({ type: 'file-progress', path: toPath, bytes, total: expectedSource.size });
-        this.emitTotals(false);
-      },
-    });
-    this.doneBytes += counted - reported;
+    const md5 = createHash('md5');
+    let counted = 0;
+    let written: Entry;
+    if (expectedSource.size <= SMALL_FILE_BYTES && backends[from].readFile) {
+      // Small files in one piece: for trees of many small files, stream set-up costs more than the data.
+      const data = await backends[from].readFile!(path, controller.signal);
+      md5.update(data);
+      counted = data.length;
+      written = await backends[to].write(toPath, data, { mtimeMs: expectedSource.mtimeMs, size: data.length, signal: controller.signal });
+      this.doneBytes += counted;
+    } else {
+      const hashing = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          md5.update(chunk);
+          counted += chunk.length;
+          done(null, chunk);
+        },
+      });
+      let reported = 0;
+      const input = await backends[from].read(path, controller.signal);
+      input.on('error', (e) => hashing.destroy(e));
+      written = await backends[to].write(toPath, input.pipe(hashing), {
+        mtimeMs: expectedSource.mtimeMs,
+        size: expectedSource.size,
+        signal: controller.signal,
+        onBytes: (bytes) => {
+          this.doneBytes += bytes - reported;
+          reported = bytes;
+          this.ctx.onEvent?.({ type: 'file-progress', path: toPath, bytes, total: expectedSource.size });
+          this.emitTotals(false);
+        },
+      });
+      this.doneBytes += counted - reported;
+    }
     this.stats.bytesTransferred += counted;
     const hash = md5.digest('hex');
     // The source must not have changed while it was read; otherwise what we wrote may be torn.

@@ -130,31 +130,23 @@ function buildViews(input: PlanInput): Map<string, PathView> {
 
 /** A file on one side where the other side has a folder: never resolved automatically. */
 function typeMismatches(input: PlanInput, views: Map<string, PathView>, handled: Set<string>): PlanItem[] {
+  // Paths that are a folder on one side and a file on the other (rare: usually none at all).
+  const clashes: string[] = [];
+  for (const dir of input.source.dirs) if (input.destination.files.has(dir)) clashes.push(dir);
+  for (const dir of input.destination.dirs) if (input.source.files.has(dir)) clashes.push(dir);
+  if (clashes.length === 0) return [];
   const items: PlanItem[] = [];
-  const dirsOf = (side: Side): Set<string> => (side === 'source' ? input.source.dirs : input.destination.dirs);
-  const fileAncestor = (path: string, side: Side): string | undefined => {
-    const files = side === 'source' ? input.source.files : input.destination.files;
-    for (let p = parentOf(path); p !== ''; p = parentOf(p)) if (files.has(p)) return p;
-    return undefined;
-  };
   for (const v of views.values()) {
-    for (const side of SIDES) {
-      const entry = v[side];
-      if (!entry) continue;
-      const other = otherSide(side);
-      // A file here and a folder there, or a file there sitting where a folder of ours would go.
-      if (dirsOf(other).has(v.path) || fileAncestor(v.path, other) !== undefined) {
-        if (handled.has(v.path)) continue;
-        handled.add(v.path);
-        items.push({
-          action: 'conflict',
-          path: v.path,
-          source: v.source,
-          destination: v.destination,
-          conflict: { reason: 'type-mismatch', strategy: input.options.conflict, note: `a file on one side is a folder on the other` },
-        });
-      }
-    }
+    const clash = clashes.some((c) => v.path === c || v.path.startsWith(`${c}/`));
+    if (!clash || handled.has(v.path) || (!v.source && !v.destination)) continue;
+    handled.add(v.path);
+    items.push({
+      action: 'conflict',
+      path: v.path,
+      source: v.source,
+      destination: v.destination,
+      conflict: { reason: 'type-mismatch', strategy: input.options.conflict, note: 'a file on one side is a folder on the other' },
+    });
   }
   return items;
 }

@@ -67,6 +67,8 @@ export interface HashCacheEntry {
 export class StateStore {
   private journalFd: number | undefined;
   private locked = false;
+  /** Whether the base on disk lags behind: a journal was found or written since the last commit. */
+  private dirty = false;
 
   constructor(
     readonly dir: string,
@@ -129,6 +131,7 @@ export class StateStore {
     const journalPath = this.file('journal.log');
     if (fs.existsSync(journalPath)) {
       found = true;
+      this.dirty = true;
       const lines = fs.readFileSync(journalPath, 'utf8').split('\n');
       for (const line of lines) {
         if (!line) continue;
@@ -152,6 +155,7 @@ export class StateStore {
       fs.mkdirSync(this.dir, { recursive: true });
       this.journalFd = fs.openSync(this.file('journal.log'), 'a');
     }
+    this.dirty = true;
     const line = entry ? JSON.stringify(['set', p, packEntry(entry)]) : JSON.stringify(['del', p]);
     fs.writeSync(this.journalFd, line + '\n');
   }
@@ -161,8 +165,9 @@ export class StateStore {
     this.journalFd = undefined;
   }
 
-  /** Write the whole base atomically and drop the journal it now contains. */
+  /** Write the whole base atomically and drop the journal it now contains (when anything changed). */
   commit(base: Base): void {
+    if (!this.dirty && fs.existsSync(this.basePath)) return;
     fs.mkdirSync(this.dir, { recursive: true });
     const entries: Record<string, PackedEntry> = {};
     for (const [p, e] of base) entries[p] = packEntry(e);
@@ -170,6 +175,7 @@ export class StateStore {
     writeFileAtomic(this.basePath, JSON.stringify(data));
     this.closeJournal();
     fs.rmSync(this.file('journal.log'), { force: true });
+    this.dirty = false;
   }
 
   loadHashCache(side: Side): Map<string, HashCacheEntry> {

@@ -1,0 +1,764 @@
+#!/usr/bin/env node
+// SyncEngine vs rclone (and rsync as a reference) on the same generated data.
+//
+//   npm run bench                 build, then run the full benchmark and write docs/BENCHMARKS.md
+//   BENCH_QUICK=1 npm run bench   counts scaled down 10x (smoke run); the report goes to
+//                                 bench/.work/BENCHMARKS.md so it never overwrites the real one
+//   BENCH_RUNS=N                  timed runs per tool and scenario (default 3), after one warm-up
+//
+// Every timing is process.hrtime.bigint() around a spawnSync of the whole command, process start
+// included. The work folder bench/.work/ is wiped at the start; nothing is left running.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const WORK = path.join(ROOT, 'bench', '.work');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const QUICK = process.env.BENCH_QUICK === '1';
+const SCALE = QUICK ? 10 : 1;
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3) || 3);
+const REPORT = QUICK ? path.join(WORK, 'BENCHMARKS.md') : path.join(ROOT, 'docs', 'BENCHMARKS.md');
+const MAX_BUFFER = 512 * 1024 * 1024;
+// Fixed mtimes keep the generated trees identical from run to run (2024-01-01T00:00:00Z).
+const BASE_MTIME = 1704067200;
+
+const log = (...args) => console.error('[bench]', ...args);
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+function sh(cmd, args, opts = {}) {
+  return spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: MAX_BUFFER, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+}
+
+function must(cmd, args, opts) {
+  const r = sh(cmd, args, opts);
+  if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr}`);
+  return r;
+}
+
+function have(bin) {
+  return sh('sh', ['-c', `command -v ${bin}`]).status === 0;
+}
+
+/** Install a tool with apt if it is missing; `apt-get update` and retry once if the install fails. */
+function ensureTool(bin, pkg) {
+  if (have(bin)) return true;
+  log(`${bin} not on PATH: apt-get install -y ${pkg}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = sh('apt-get', ['install', '-y', pkg], { env });
+  if (r.status !== 0) {
+    log(`install failed; apt-get update and retry`);
+    sh('apt-get', ['update'], { env });
+    r = sh('apt-get', ['install', '-y', pkg], { env });
+  }
+  if (r.status !== 0 || !have(bin)) {
+    log(`${bin} not available`);
+    return false;
+  }
+  return true;
+}
+
+function rmrf(p) {
+  fs.rmSync(p, { recursive: true, force: true });
+}
+
+/** `cp -a`: a fresh copy with mtimes kept (rclone and rsync compare size + mtime). */
+function copyTree(from, to) {
+  rmrf(to);
+  fs.mkdirSync(path.dirname(to), { recursive: true });
+  must('cp', ['-a', from, to]);
+}
+
+/** Flush dirty pages from preparing the data, so write-back does not land inside a timed run. */
+function flush() {
+  sh('sync', []);
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Run one command, timed from before the spawn to after the exit. */
+function timed(cmd, args) {
+  const t0 = process.hrtime.bigint();
+  const r = sh(cmd, args);
+  const t1 = process.hrtime.bigint();
+  return { seconds: Number(t1 - t0) / 1e9, status: r.status, error: r.error, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+function fileHash(file) {
+  try {
+    return createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 12);
+  } catch {
+    return 'missing';
+  }
+}
+
+const fmtS = (x) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(3));
+const fmtInt = (n) => (n === undefined || n === null ? '—' : Number(n).toLocaleString('en-US'));
+function fmtBytes(n) {
+  if (n === undefined || n === null) return '—';
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(1)} ${units[u]} (${n.toLocaleString('en-US')} B)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic data
+
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const POOL_SIZE = 1 << 20;
+const POOL = (() => {
+  const rand = mulberry32(0x5eed);
+  const b = Buffer.alloc(POOL_SIZE);
+  for (let i = 0; i < POOL_SIZE; i += 4) b.writeUInt32LE(Math.floor(rand() * 4294967296), i);
+  return b;
+})();
+
+/** `size` bytes: a header that makes the file unique, then pseudo-random bytes from the pool. */
+function content(header, size, rand) {
+  const buf = Buffer.alloc(size);
+  const h = Buffer.from(header);
+  h.copy(buf, 0, 0, Math.min(h.length, size));
+  let pos = Math.min(h.length, size);
+  let off = Math.floor(rand() * POOL_SIZE);
+  while (pos < size) {
+    const n = Math.min(size - pos, POOL_SIZE - off);
+    POOL.copy(buf, pos, off, off + n);
+    pos += n;
+    off = 0;
+  }
+  return buf;
+}
+
+const EXTS = ['.ts', '.js', '.json', '.md', '.txt', '.css', '.html', '.svg'];
+const randSize = (rand) => 1024 + Math.floor(rand() * (8192 - 1024 + 1)); // 1–8 KiB
+
+/** `files` files of 1–8 KiB spread over `top` x `sub` folders; returns the file list (sorted). */
+function generateTree(dir, { files, top, sub, seed }) {
+  const rand = mulberry32(seed);
+  const folders = [];
+  for (let t = 0; t < top; t++) for (let s = 0; s < sub; s++) folders.push(`pkg-${String(t).padStart(3, '0')}/mod-${String(s).padStart(3, '0')}`);
+  for (const f of folders) fs.mkdirSync(path.join(dir, f), { recursive: true });
+  const list = [];
+  for (let i = 0; i < files; i++) {
+    const folder = folders[i % folders.length];
+    const rel = `${folder}/file-${i.toString(36).padStart(4, '0')}${EXTS[Math.floor(rand() * EXTS.length)]}`;
+    const size = randSize(rand);
+    const full = path.join(dir, rel);
+    fs.writeFileSync(full, content(`${rel}\nseed ${seed}\n`, size, rand));
+    const t = BASE_MTIME + i;
+    fs.utimesSync(full, t, t);
+    list.push({ rel, size });
+  }
+  list.sort((a, b) => (a.rel < b.rel ? -1 : 1));
+  return { list, folders };
+}
+
+/**
+ * The change set of scenario 3, chosen once: `modify` files get new content (every other one the
+ * same size) and a later mtime; `rename` files move (half inside their folder, half to another).
+ */
+function planMutation({ list, folders }, { modify, rename, seed }) {
+  const rand = mulberry32(seed);
+  const idx = list.map((_, i) => i);
+  for (let i = idx.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [idx[i], idx[j]] = [idx[j], idx[i]];
+  }
+  const changes = [];
+  for (let k = 0; k < modify; k++) {
+    const { rel, size } = list[idx[k]];
+    let newSize = size;
+    if (k % 2 === 1) while (newSize === size) newSize = randSize(rand);
+    changes.push({ kind: 'modify', rel, sameSize: newSize === size, data: content(`${rel}\nmodified ${k}\n`, newSize, rand), mtime: BASE_MTIME + 86400 + k });
+  }
+  for (let k = 0; k < rename; k++) {
+    const { rel } = list[idx[modify + k]];
+    const folder = path.posix.dirname(rel);
+    const base = path.posix.basename(rel);
+    let to;
+    if (k % 2 === 0) to = `${folder}/renamed-${k}-${base}`;
+    else {
+      let other = folder;
+      while (other === folder) other = folders[Math.floor(rand() * folders.length)];
+      to = `${other}/moved-${k}-${base}`;
+    }
+    changes.push({ kind: 'rename', rel, to, between: k % 2 === 1 });
+  }
+  return changes;
+}
+
+function applyMutation(dir, changes) {
+  for (const c of changes) {
+    const full = path.join(dir, c.rel);
+    if (c.kind === 'modify') {
+      fs.writeFileSync(full, c.data);
+      fs.utimesSync(full, c.mtime, c.mtime);
+    } else {
+      fs.renameSync(full, path.join(dir, c.to));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Correctness
+
+const ignoredName = (name) => name === '.sync_state' || name.startsWith('.syncengine');
+
+function listFiles(root) {
+  const out = new Map();
+  const walk = (dir, prefix) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (ignoredName(e.name)) continue;
+      const rel = prefix ? `${prefix}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(path.join(dir, e.name), rel);
+      else out.set(rel, path.join(dir, e.name));
+    }
+  };
+  walk(root, '');
+  return out;
+}
+
+/** Returns a list of differences between two trees (file set and contents); empty when equal. */
+function diffTrees(expected, actual) {
+  const a = listFiles(expected);
+  const b = listFiles(actual);
+  const problems = [];
+  for (const rel of a.keys()) if (!b.has(rel)) problems.push(`missing: ${rel}`);
+  for (const rel of b.keys()) if (!a.has(rel)) problems.push(`extra: ${rel}`);
+  for (const [rel, full] of a) {
+    const other = b.get(rel);
+    if (other && !fs.readFileSync(full).equals(fs.readFileSync(other))) problems.push(`content differs: ${rel}`);
+  }
+  return problems;
+}
+
+function verify(label, expected, actual, { fatal }) {
+  const problems = diffTrees(expected, actual);
+  if (problems.length === 0) return true;
+  const msg = `VERIFY FAILED (${label}): ${actual} != ${expected}: ${problems.length} differences, e.g.\n  ${problems.slice(0, 10).join('\n  ')}`;
+  if (fatal) throw new Error(msg);
+  log(msg);
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+const tools = [];
+const display = (args) => args.map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ');
+
+function ours() {
+  return {
+    id: 'syncengine',
+    label: 'SyncEngine',
+    family: 'ours',
+    argv: (src, dst) => [process.execPath, [CLI, 'sync', src, dst, '--json', '--quiet']],
+    shown: () => 'node dist/cli.js sync SRC DST --json --quiet',
+    parse(r) {
+      const j = JSON.parse(r.stdout);
+      return {
+        json: j,
+        bytes: j.done?.bytesTransferred,
+        renames: j.done?.renamedDestination,
+        transfers: j.done?.uploaded,
+        execMs: j.done?.durationMs,
+      };
+    },
+  };
+}
+
+function rclone(extra, id, label) {
+  const base = (instrument) => ['--config', '/dev/null', ...extra, ...(instrument ? ['-v', '--use-json-log'] : [])];
+  return {
+    id,
+    label,
+    family: 'rclone',
+    argv: (src, dst, instrument) => ['rclone', ['sync', ...base(instrument), src, dst]],
+    shown: (instrument) => display(['rclone', 'sync', ...base(instrument), 'SRC', 'DST']),
+    parse(r) {
+      // With --use-json-log -v the final accounting line carries a "stats" object.
+      let stats;
+      for (const line of r.stderr.split('\n')) {
+        if (!line.startsWith('{') || !line.includes('"stats"')) continue;
+        try {
+          stats = JSON.parse(line).stats ?? stats;
+        } catch {
+          /* not a JSON line */
+        }
+      }
+      return stats ? { bytes: stats.bytes, renames: stats.renames, transfers: stats.transfers, deletes: stats.deletes } : {};
+    },
+  };
+}
+
+function rsync() {
+  const args = (instrument) => ['-a', '--delete', ...(instrument ? ['--stats'] : [])];
+  return {
+    id: 'rsync',
+    label: 'rsync (reference)',
+    family: 'rsync',
+    argv: (src, dst, instrument) => ['rsync', [...args(instrument), `${src}/`, `${dst}/`]],
+    shown: (instrument) => display(['rsync', ...args(instrument), 'SRC/', 'DST/']),
+    parse(r) {
+      const num = (re) => {
+        const m = r.stdout.match(re);
+        return m ? Number(m[1].replace(/,/g, '')) : undefined;
+      };
+      return {
+        bytes: num(/Total transferred file size: ([\d,]+) bytes/),
+        transfers: num(/Number of regular files transferred: ([\d,]+)/),
+        renames: undefined,
+      };
+    },
+  };
+}
+
+function run(tool, src, dst, instrument = false) {
+  const [cmd, args] = tool.argv(src, dst, instrument);
+  const r = timed(cmd, args);
+  if (r.error || r.status !== 0) {
+    throw new Error(`${tool.label} failed (${r.error?.message ?? `exit ${r.status}`}):\n${display([cmd, ...args])}\n${r.stderr.slice(-4000)}\n${r.stdout.slice(-2000)}`);
+  }
+  let parsed = {};
+  try {
+    parsed = tool.parse(r);
+  } catch (e) {
+    if (tool.family === 'ours') throw new Error(`cannot parse SyncEngine --json output: ${e.message}\n${r.stdout.slice(0, 2000)}`);
+  }
+  if (tool.family === 'ours' && parsed.json.exitCode !== 0) throw new Error(`SyncEngine reported exitCode ${parsed.json.exitCode}: ${r.stdout.slice(0, 4000)}`);
+  return { seconds: r.seconds, ...parsed };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+const results = []; // { scenario, tool, times: [], bytes, renames, transfers, execMs: [], notes: [] }
+function result(scenario, tool) {
+  let r = results.find((x) => x.scenario === scenario.id && x.tool === tool.id);
+  if (!r) {
+    r = { scenario: scenario.id, tool: tool.id, label: tool.label, family: tool.family, times: [], execMs: [], notes: [], commands: new Set() };
+    results.push(r);
+  }
+  return r;
+}
+
+const S1 = { id: 's1', title: `1. Initial sync, ${fmtInt(10000 / SCALE)} files (1–8 KiB, ${200 / SCALE} folders) into an empty destination`, short: 'initial sync' };
+const S2 = { id: 's2', title: `2. No-change re-sync, ${fmtInt(50000 / SCALE)} files (${fmtInt(2500 / SCALE)} folders)`, short: 'no-change re-sync' };
+const S3 = {
+  id: 's3',
+  title: `3. Re-sync after changing 1% (${100 / SCALE} files, half same-size) and renaming 0.5% (${50 / SCALE} files, half between folders) of ${fmtInt(10000 / SCALE)} files`,
+  short: 'changes + renames re-sync',
+};
+
+function scenario1(master) {
+  log(`scenario 1: ${S1.title}`);
+  const dir = path.join(WORK, 's1');
+  for (let round = 0; round <= RUNS; round++) {
+    for (const tool of tools) {
+      const src = path.join(dir, tool.id, 'src');
+      const dst = path.join(dir, tool.id, 'dst');
+      copyTree(master, src);
+      rmrf(dst);
+      fs.mkdirSync(dst, { recursive: true });
+      flush();
+      const r = run(tool, src, dst);
+      const res = result(S1, tool);
+      res.commands.add(tool.shown(false));
+      if (tool.family === 'ours') {
+        verify(`${tool.label}, scenario 1`, master, dst, { fatal: true });
+        verify(`${tool.label}, scenario 1 (source untouched)`, master, src, { fatal: true });
+      } else if (round === RUNS) res.verified = verify(`${tool.label}, scenario 1`, master, dst, { fatal: false });
+      if (round > 0) {
+        res.times.push(r.seconds);
+        if (r.execMs !== undefined) res.execMs.push(r.execMs);
+        if (r.bytes !== undefined) res.bytes = r.bytes;
+        if (r.transfers !== undefined) res.transfers = r.transfers;
+      }
+      log(`  ${round === 0 ? 'warm-up' : `run ${round}/${RUNS}`} ${tool.label}: ${fmtS(r.seconds)} s`);
+      rmrf(path.join(dir, tool.id));
+    }
+  }
+  rmrf(dir);
+}
+
+function scenario2(master) {
+  log(`scenario 2: ${S2.title}`);
+  const dir = path.join(WORK, 's2');
+  const pairs = new Map();
+  for (const tool of tools) {
+    const src = path.join(dir, tool.id, 'src');
+    const dst = path.join(dir, tool.id, 'dst');
+    copyTree(master, src);
+    fs.mkdirSync(dst, { recursive: true });
+    flush();
+    const r = run(tool, src, dst);
+    const res = result(S2, tool);
+    res.initialSeconds = r.seconds;
+    if (tool.family === 'ours') verify(`${tool.label}, scenario 2 initial sync`, master, dst, { fatal: true });
+    log(`  initial sync (not part of the scenario) ${tool.label}: ${fmtS(r.seconds)} s`);
+    pairs.set(tool.id, { src, dst });
+  }
+  flush();
+  for (let round = 0; round <= RUNS; round++) {
+    for (const tool of tools) {
+      const { src, dst } = pairs.get(tool.id);
+      const r = run(tool, src, dst);
+      const res = result(S2, tool);
+      res.commands.add(tool.shown(false));
+      if (tool.family === 'ours') {
+        const c = r.json.counts;
+        const work = c.upload + c.download + c.deleteSource + c.deleteDestination + c.renameSource + c.renameDestination + c.conflicts + c.conflictsResolved;
+        if (work !== 0) throw new Error(`SyncEngine planned work on a no-change re-sync: ${JSON.stringify(c)}`);
+      }
+      if (round > 0) {
+        res.times.push(r.seconds);
+        if (r.execMs !== undefined) res.execMs.push(r.execMs);
+      }
+      log(`  ${round === 0 ? 'warm-up' : `run ${round}/${RUNS}`} ${tool.label}: ${fmtS(r.seconds)} s`);
+    }
+  }
+  for (const tool of tools) {
+    const { src, dst } = pairs.get(tool.id);
+    const fatal = tool.family === 'ours';
+    const ok = verify(`${tool.label}, scenario 2`, master, dst, { fatal });
+    if (fatal) verify(`${tool.label}, scenario 2 (source untouched)`, master, src, { fatal });
+    else result(S2, tool).verified = ok;
+  }
+  rmrf(dir);
+}
+
+function scenario3(master, changes) {
+  log(`scenario 3: ${S3.title}`);
+  const dir = path.join(WORK, 's3');
+  const ref = path.join(dir, 'expected');
+  copyTree(master, ref);
+  applyMutation(ref, changes);
+  for (let round = 0; round <= RUNS; round++) {
+    for (const tool of tools) {
+      const src = path.join(dir, tool.id, 'src');
+      const dst = path.join(dir, tool.id, 'dst');
+      copyTree(master, src);
+      rmrf(dst);
+      fs.mkdirSync(dst, { recursive: true });
+      run(tool, src, dst); // the initial sync: not timed
+      applyMutation(src, changes);
+      flush();
+      const r = run(tool, src, dst, true);
+      const res = result(S3, tool);
+      res.commands.add(tool.shown(true));
+      if (tool.family === 'ours') {
+        verify(`${tool.label}, scenario 3`, ref, dst, { fatal: true });
+        verify(`${tool.label}, scenario 3 (source untouched)`, ref, src, { fatal: true });
+      } else if (round === RUNS) res.verified = verify(`${tool.label}, scenario 3`, ref, dst, { fatal: false });
+      if (round > 0) {
+        res.times.push(r.seconds);
+        if (r.execMs !== undefined) res.execMs.push(r.execMs);
+        res.bytes = r.bytes;
+        res.renames = r.renames;
+        res.transfers = r.transfers;
+        if (r.deletes !== undefined) res.deletes = r.deletes;
+      }
+      log(`  ${round === 0 ? 'warm-up' : `run ${round}/${RUNS}`} ${tool.label}: ${fmtS(r.seconds)} s` + (r.bytes !== undefined ? ` (${fmtInt(r.bytes)} B, ${r.renames ?? 'n/a'} renames)` : ''));
+      rmrf(path.join(dir, tool.id));
+    }
+  }
+  rmrf(dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine and versions
+
+function machine() {
+  const cpuinfo = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const model = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown';
+  const df = sh('df', ['-T', '-h', WORK]).stdout.trim().split('\n');
+  const dfLine = df[1]?.split(/\s+/) ?? [];
+  return {
+    cpu: model,
+    cores: os.availableParallelism?.() ?? os.cpus().length,
+    ram: `${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    kernel: `${os.type()} ${os.release()}`,
+    disk: dfLine.length >= 2 ? `${dfLine[0]} (${dfLine[1]}, ${dfLine[2]} total, ${dfLine[4]} free), mounted on ${dfLine[6]}` : 'unknown',
+    dfRaw: df.join('\n'),
+  };
+}
+
+function gitInfo() {
+  const head = sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']).stdout.trim();
+  const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src']).stdout.trim();
+  return { head: head || 'unknown', dirty: dirty ? dirty.split('\n').length : 0 };
+}
+
+/** Median wall time of a trivial command: the fixed cost a CLI pays before doing any work. */
+function overhead(cmd, args, n = 7) {
+  const xs = [];
+  for (let i = 0; i < n; i++) xs.push(timed(cmd, args).seconds);
+  return median(xs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function summarize() {
+  const rows = [];
+  const comparisons = [];
+  for (const s of [S1, S2, S3]) {
+    const rs = results.filter((r) => r.scenario === s.id);
+    for (const r of rs) rows.push({ s, r, med: median(r.times), min: Math.min(...r.times) });
+    const oursRow = rows.find((x) => x.s === s && x.r.family === 'ours');
+    const rcl = rows.filter((x) => x.s === s && x.r.family === 'rclone').sort((a, b) => a.med - b.med);
+    comparisons.push({ s, ours: oursRow, best: rcl[0] });
+  }
+  return { rows, comparisons };
+}
+
+function notesFor(r) {
+  const n = [];
+  if (r.family === 'ours' && r.execMs.length) n.push(`executor ${median(r.execMs)} ms (done.durationMs, median)`);
+  if (r.initialSeconds !== undefined) n.push(`its initial sync of this tree took ${fmtS(r.initialSeconds)} s (untimed setup)`);
+  if (r.deletes) n.push(`${r.deletes} deletes`);
+  if (r.verified === false) n.push('**destination did not match the source**');
+  return n.join('; ');
+}
+
+function tables({ rows }, markdown) {
+  const header = ['Scenario', 'Tool', `Median (s)`, 'Min (s)', 'Runs', 'Transferred', 'Renames', 'Notes'];
+  const lines = rows.map(({ s, r, med, min }) => {
+    const renames = r.scenario === 's3' ? (r.renames === undefined ? 'n/a' : fmtInt(r.renames)) : '—';
+    const bytes = r.bytes === undefined ? (r.scenario === 's3' ? 'n/a' : '—') : `${fmtBytes(r.bytes)}${r.transfers !== undefined ? `, ${fmtInt(r.transfers)} files` : ''}`;
+    return [s.short, r.label, fmtS(med), fmtS(min), String(r.times.length), bytes, renames, notesFor(r)];
+  });
+  if (markdown) {
+    return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...lines.map((l) => `| ${l.join(' | ')} |`)].join('\n');
+  }
+  const cols = header.length - 1; // notes last and unpadded
+  const width = header.slice(0, cols).map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (l) => l.slice(0, cols).map((c, i) => c.padEnd(width[i])).join('  ') + '  ' + l[cols];
+  return [fmt(header), width.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n');
+}
+
+function comparisonTable({ comparisons }) {
+  const out = ['| Scenario | SyncEngine median (s) | Best rclone median (s) | SyncEngine / best rclone | Faster than rclone? |', '|---|---|---|---|---|'];
+  for (const { s, ours: o, best } of comparisons) {
+    if (!o) continue;
+    if (!best) {
+      out.push(`| ${s.short} | ${fmtS(o.med)} | rclone not available | — | — |`);
+      continue;
+    }
+    const ratio = o.med / best.med;
+    out.push(`| ${s.short} | ${fmtS(o.med)} | ${fmtS(best.med)} (${best.r.label}) | ${ratio.toFixed(2)}× | ${o.med < best.med ? 'yes' : 'no'} |`);
+  }
+  return out.join('\n');
+}
+
+function targets({ comparisons }, rcloneOk) {
+  const s2 = comparisons.find((c) => c.s.id === 's2');
+  const noChange = s2?.ours?.med;
+  const t1 = noChange !== undefined && noChange < 1;
+  let t2;
+  let t2why;
+  if (!rcloneOk) {
+    t2 = undefined;
+    t2why = 'rclone not available: cannot tell';
+  } else {
+    const slower = comparisons.filter((c) => c.ours && c.best && !(c.ours.med < c.best.med));
+    t2 = slower.length === 0;
+    t2why = t2 ? 'SyncEngine median below the best rclone median in every scenario' : `slower than rclone in: ${slower.map((c) => `${c.s.short} (${fmtS(c.ours.med)} s vs ${fmtS(c.best.med)} s)`).join(', ')}`;
+  }
+  const mark = (v) => (v === undefined ? 'unknown' : v ? '**met**' : '**not met**');
+  const qualifier = QUICK ? ' (quick run with 10× fewer files: not a valid measurement of this target)' : '';
+  return [
+    `| Target | Result | Detail |`,
+    `|---|---|---|`,
+    `| No-change re-sync of ${fmtInt(50000 / SCALE)} files < 1 s | ${mark(t1)}${qualifier} | median ${fmtS(noChange)} s |`,
+    `| Every scenario faster than rclone | ${mark(t2)}${qualifier} | ${t2why} |`,
+  ].join('\n');
+}
+
+function commandsSection() {
+  const out = [];
+  for (const s of [S1, S2, S3]) {
+    out.push(`**${s.title}**`, '', '```sh');
+    for (const r of results.filter((x) => x.scenario === s.id)) for (const c of r.commands) out.push(c);
+    out.push('```', '');
+  }
+  return out.join('\n');
+}
+
+function writeReport(ctx) {
+  const summary = summarize();
+  const m = ctx.machine;
+  const oursS2 = summary.rows.find((x) => x.s.id === 's2' && x.r.family === 'ours');
+  const md = `# Benchmarks
+
+${QUICK ? '> **Quick smoke run (`BENCH_QUICK=1`): every count is 10× smaller. Not a real measurement.**\n\n' : ''}Generated by \`npm run bench\` (\`bench/run.mjs\`) on ${ctx.started.toISOString()} (took ${((Date.now() - ctx.started.getTime()) / 60000).toFixed(1)} min). Rerun the command to regenerate this file; do not edit it by hand.
+
+SyncEngine against \`rclone sync\` on the same data, local folder to local folder, with \`rsync\` as a reference point.
+
+## Machine
+
+| | |
+|---|---|
+| Date | ${ctx.started.toISOString().slice(0, 10)} |
+| CPU | ${m.cpu} |
+| Cores | ${m.cores} |
+| RAM | ${m.ram} |
+| Kernel | ${m.kernel} |
+| Work dir disk (\`df -T\`) | ${m.disk} |
+| Node | ${process.version} |
+| rclone | ${ctx.rcloneVersion} |
+| rsync | ${ctx.rsyncVersion} |
+| SyncEngine | git ${ctx.git.head}${ctx.git.dirty ? ` + ${ctx.git.dirty} uncommitted change(s) under src/ (work in progress at the time of the run)` : ''}; dist/cli.js sha256 ${ctx.distBefore}${ctx.distAfter !== ctx.distBefore ? ` at the start, ${ctx.distAfter} at the end (**rebuilt during the run**: later runs may use a newer engine)` : ''} |
+| Load average (1 min) | ${ctx.loadBefore.toFixed(2)} at the start, ${ctx.loadAfter.toFixed(2)} at the end |
+
+\`\`\`
+${m.dfRaw}
+\`\`\`
+
+## Method
+
+- **Warm cache.** The OS page cache is not dropped between runs (that cannot be done reliably here). Each tool gets one untimed warm-up run per scenario, then ${RUNS} timed run(s); the tools take turns round by round. All numbers are warm-cache numbers. \`sync\` is called before each timed run so write-back of the prepared data does not fall inside it.
+- **Timing.** \`process.hrtime.bigint()\` around \`spawnSync\` of the whole command: process start, scan, compare, transfer and exit, i.e. what a user waits for. Reported: median and minimum of the timed runs.
+- **Data.** Generated with a seeded PRNG (mulberry32), identical on every run: files of 1–8 KiB with a unique header and pseudo-random bytes, fixed mtimes, in \`pkg-NNN/mod-NNN/\` folders. Every tool works on its own fresh \`cp -a\` copy of the same tree.
+  - Scenario 1: ${fmtInt(10000 / SCALE)} files in ${200 / SCALE} folders, copied into an empty destination.
+  - Scenario 2: ${fmtInt(50000 / SCALE)} files in ${fmtInt(2500 / SCALE)} folders. Each tool first makes its own initial sync (untimed), then re-syncs with nothing changed: one warm-up and ${RUNS} timed re-syncs on the same pair.
+  - Scenario 3: the scenario-1 tree. Each run: fresh copy, the tool's own initial sync (untimed), then the same change set on the source: ${100 / SCALE} files rewritten (half the same size, all with a new mtime), ${50 / SCALE} renamed (half within their folder, half into another folder); then the timed re-sync. Bytes and renames come from SyncEngine's \`--json\` summary (\`done.bytesTransferred\`, \`done.renamedDestination\`), rclone's \`-v --use-json-log\` final stats (\`bytes\`, \`renames\`) and rsync's \`--stats\`; those flags are only added in this scenario.
+- **rclone's local backend has no rename detection by default** (no server-side move without \`--track-renames\`): a renamed file is copied again and the old one deleted. Scenario 3 therefore runs rclone both plain and with \`--track-renames\` (which hashes files on both sides to match them up).
+- **Correctness.** After every SyncEngine run the destination (and the source, which a two-way sync must leave as it was) is compared with the expected tree: same file set, same bytes, ignoring \`.sync_state\` and \`.syncengine*\` entries. A mismatch aborts the benchmark. The other tools are checked the same way after their last run (a mismatch is noted, not fatal).
+- SyncEngine runs with its defaults (two-way, hash-then-mtime, 8 transfers, 16 operations); its state is in \`SRC/.sync_state/\`.
+- Fixed cost of starting a process on this machine (median of 7): \`node -e 0\` ${fmtS(ctx.overhead.node)} s, \`node dist/cli.js --version\` ${fmtS(ctx.overhead.cli)} s${ctx.overhead.rclone !== undefined ? `, \`rclone version\` ${fmtS(ctx.overhead.rclone)} s` : ''}.
+- Other work on the machine (two cores) can add noise; see the load average above.
+
+## Commands
+
+\`SRC\` and \`DST\` are the two folders of the pair.
+
+${commandsSection()}
+## Results
+
+${ctx.rcloneOk ? '' : '**rclone not available**: only SyncEngine (and rsync, if present) were run.\n\n'}${tables(summary, true)}
+
+### SyncEngine vs the best rclone variant
+
+${comparisonTable(summary)}
+
+## Targets
+
+${targets(summary, ctx.rcloneOk)}
+${oursS2?.r.execMs.length ? `\nIn the no-change re-sync SyncEngine's executor (\`done.durationMs\`) took ${median(oursS2.r.execMs)} ms of the ${fmtS(oursS2.med)} s wall time; the rest is process start, loading the state, scanning both trees, comparing and planning, and saving the state.\n` : ''}`;
+  fs.mkdirSync(path.dirname(REPORT), { recursive: true });
+  fs.writeFileSync(REPORT, md);
+  return summary;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main() {
+  const started = new Date();
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} not found: run "npm run build" first (or use "npm run bench")`);
+  rmrf(WORK);
+  fs.mkdirSync(WORK, { recursive: true });
+  const loadBefore = os.loadavg()[0];
+  const distBefore = fileHash(CLI);
+  const git = gitInfo();
+
+  const rcloneOk = ensureTool('rclone', 'rclone');
+  const rsyncOk = ensureTool('rsync', 'rsync');
+  const rcloneVersion = rcloneOk ? sh('rclone', ['--config', '/dev/null', 'version']).stdout.trim().split('\n').map((l) => l.trim()).filter((l) => /^rclone |go\/version/.test(l)).join(', ') : 'rclone not available';
+  const rsyncVersion = rsyncOk ? sh('rsync', ['--version']).stdout.split('\n')[0].trim() : 'rsync not available';
+
+  tools.push(ours());
+  if (rcloneOk) {
+    tools.push(rclone([], 'rclone', 'rclone'));
+    tools.push(rclone(['--transfers', '16'], 'rclone-t16', 'rclone --transfers 16'));
+  }
+  if (rsyncOk) tools.push(rsync());
+  const s3Tools = rcloneOk
+    ? [
+        rclone(['--track-renames'], 'rclone-tr', 'rclone --track-renames'),
+        rclone(['--track-renames', '--transfers', '16'], 'rclone-tr-t16', 'rclone --track-renames --transfers 16'),
+      ]
+    : [];
+
+  const m = machine();
+  log(`${m.cpu}, ${m.cores} cores, ${m.ram}; ${m.disk}; node ${process.version}; ${rcloneVersion}; ${rsyncVersion}${QUICK ? '; QUICK (10x smaller)' : ''}`);
+
+  const overheadInfo = {
+    node: overhead(process.execPath, ['-e', '0']),
+    cli: overhead(process.execPath, [CLI, '--version']),
+    rclone: rcloneOk ? overhead('rclone', ['--config', '/dev/null', 'version']) : undefined,
+  };
+
+  log('generating data');
+  const small = { files: 10000 / SCALE, top: QUICK ? 4 : 20, sub: QUICK ? 5 : 10, seed: 1 };
+  const large = { files: 50000 / SCALE, top: QUICK ? 10 : 50, sub: QUICK ? 25 : 50, seed: 2 };
+  const masterSmall = path.join(WORK, 'master-10k');
+  const masterLarge = path.join(WORK, 'master-50k');
+  const smallTree = generateTree(masterSmall, small);
+  const changes = planMutation(smallTree, { modify: 100 / SCALE, rename: 50 / SCALE, seed: 3 });
+
+  scenario1(masterSmall);
+
+  generateTree(masterLarge, large);
+  scenario2(masterLarge);
+  rmrf(masterLarge);
+
+  const baseTools = [...tools];
+  tools.splice(0, tools.length, ...baseTools.filter((t) => t.family !== 'rsync'), ...s3Tools, ...baseTools.filter((t) => t.family === 'rsync'));
+  scenario3(masterSmall, changes);
+
+  const ctx = {
+    started,
+    machine: m,
+    git,
+    distBefore,
+    distAfter: fileHash(CLI),
+    loadBefore,
+    loadAfter: os.loadavg()[0],
+    rcloneOk,
+    rcloneVersion,
+    rsyncVersion,
+    overhead: overheadInfo,
+  };
+  const summary = writeReport(ctx);
+  rmrf(masterSmall);
+
+  console.log(`\nResults (${QUICK ? 'QUICK, 10x smaller' : 'full size'}; warm cache; median and min of ${RUNS} run(s)):\n`);
+  console.log(tables(summary, false));
+  console.log('');
+  for (const { s, ours: o, best } of summary.comparisons) {
+    if (o && best) console.log(`${s.short}: SyncEngine / best rclone (${best.r.label}) = ${(o.med / best.med).toFixed(2)}x`);
+  }
+  console.log(`\nReport written to ${path.relative(process.cwd(), REPORT) || REPORT}`);
+}
+
+main().catch((error) => {
+  console.error(`\n[bench] FAILED: ${error.stack ?? error}`);
+  process.exitCode = 1;
+});

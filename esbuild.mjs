@@ -9,7 +9,8 @@ const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
 const options = {
-  entryPoints: { cli: 'src/cli/main.ts' },
+  // The folder-listing worker is loaded by path from beside the bundle that starts it.
+  entryPoints: { cli: 'src/cli/main.ts', localTreeWorker: 'src/backends/localTreeWorker.ts' },
   bundle: true,
   platform: 'node',
   target: 'node20',

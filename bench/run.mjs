@@ -342,7 +342,8 @@ function run(tool, src, dst, instrument = false) {
   const [cmd, args] = tool.argv(src, dst, instrument);
   const r = timed(cmd, args);
   if (r.error || r.status !== 0) {
-    throw new Error(`${tool.label} failed (${r.error?.message ?? `exit ${r.status}`}):\n${display([cmd, ...args])}\n${r.stderr.slice(-4000)}\n${r.stdout.slice(-2000)}`);
+    const why = r.stderr.trim().split('\n').filter(Boolean).pop() ?? '';
+    throw new Error(`${tool.label} ${r.error ? `could not run: ${r.error.message}` : `exited with ${r.status}`}: ${why}\n${display([cmd, ...args])}\n${r.stderr.slice(-4000)}\n${r.stdout.slice(-2000)}`);
   }
   let parsed = {};
   try {
@@ -350,7 +351,7 @@ function run(tool, src, dst, instrument = false) {
   } catch (e) {
     if (tool.family === 'ours') throw new Error(`cannot parse SyncEngine --json output: ${e.message}\n${r.stdout.slice(0, 2000)}`);
   }
-  if (tool.family === 'ours' && parsed.json.exitCode !== 0) throw new Error(`SyncEngine reported exitCode ${parsed.json.exitCode}: ${r.stdout.slice(0, 4000)}`);
+  if (tool.family === 'ours' && parsed.json.exitCode !== 0) throw new Error(`SyncEngine reported exitCode ${parsed.json.exitCode}\n${r.stdout.slice(0, 4000)}`);
   return { seconds: r.seconds, ...parsed };
 }
 
@@ -375,32 +376,59 @@ const S3 = {
   short: 'changes + renames re-sync',
 };
 
+/**
+ * A tool that fails (non-zero exit, unparsable output, or — for SyncEngine — a wrong result) is
+ * marked failed for the scenario and skipped for the rest of it; the benchmark goes on and exits
+ * non-zero at the end if SyncEngine failed anywhere. The failed pair is kept under bench/.work/.
+ */
+function attempt(scenario, tool, pairDir, fn) {
+  const res = result(scenario, tool);
+  if (res.failed) return;
+  try {
+    fn(res);
+  } catch (error) {
+    const lines = String(error.message ?? error).split('\n');
+    // The first line says what failed; for a wrong result the next lines name some differences.
+    res.failed = (lines[0].startsWith('VERIFY') ? lines.slice(0, 4) : lines.slice(0, 1)).map((l) => l.trim()).join(' ');
+    log(`${tool.family === 'ours' ? 'FAILURE' : 'failure'}: ${tool.label}, scenario ${scenario.id}: ${error.stack ?? error}`);
+    if (pairDir && fs.existsSync(pairDir)) {
+      const keep = path.join(WORK, `failed-${scenario.id}-${tool.id}`);
+      rmrf(keep);
+      fs.renameSync(pairDir, keep);
+      log(`  kept the pair for inspection in ${keep}`);
+    }
+  }
+}
+
+const roundName = (round) => (round === 0 ? 'warm-up' : `run ${round}/${RUNS}`);
+
 function scenario1(master) {
   log(`scenario 1: ${S1.title}`);
   const dir = path.join(WORK, 's1');
   for (let round = 0; round <= RUNS; round++) {
     for (const tool of tools) {
-      const src = path.join(dir, tool.id, 'src');
-      const dst = path.join(dir, tool.id, 'dst');
-      copyTree(master, src);
-      rmrf(dst);
-      fs.mkdirSync(dst, { recursive: true });
-      flush();
-      const r = run(tool, src, dst);
-      const res = result(S1, tool);
-      res.commands.add(tool.shown(false));
-      if (tool.family === 'ours') {
-        verify(`${tool.label}, scenario 1`, master, dst, { fatal: true });
-        verify(`${tool.label}, scenario 1 (source untouched)`, master, src, { fatal: true });
-      } else if (round === RUNS) res.verified = verify(`${tool.label}, scenario 1`, master, dst, { fatal: false });
-      if (round > 0) {
-        res.times.push(r.seconds);
-        if (r.execMs !== undefined) res.execMs.push(r.execMs);
-        if (r.bytes !== undefined) res.bytes = r.bytes;
-        if (r.transfers !== undefined) res.transfers = r.transfers;
-      }
-      log(`  ${round === 0 ? 'warm-up' : `run ${round}/${RUNS}`} ${tool.label}: ${fmtS(r.seconds)} s`);
-      rmrf(path.join(dir, tool.id));
+      const pair = path.join(dir, tool.id);
+      const src = path.join(pair, 'src');
+      const dst = path.join(pair, 'dst');
+      attempt(S1, tool, pair, (res) => {
+        copyTree(master, src);
+        fs.mkdirSync(dst, { recursive: true });
+        flush();
+        res.commands.add(tool.shown(false));
+        const r = run(tool, src, dst);
+        log(`  ${roundName(round)} ${tool.label}: ${fmtS(r.seconds)} s`);
+        if (tool.family === 'ours') {
+          verify(`${tool.label}, scenario 1`, master, dst, { fatal: true });
+          verify(`${tool.label}, scenario 1 (source untouched)`, master, src, { fatal: true });
+        } else if (round === RUNS) res.verified = verify(`${tool.label}, scenario 1`, master, dst, { fatal: false });
+        if (round > 0) {
+          res.times.push(r.seconds);
+          if (r.execMs !== undefined) res.execMs.push(r.execMs);
+          if (r.bytes !== undefined) res.bytes = r.bytes;
+          if (r.transfers !== undefined) res.transfers = r.transfers;
+        }
+        rmrf(pair);
+      });
     }
   }
   rmrf(dir);
@@ -409,45 +437,49 @@ function scenario1(master) {
 function scenario2(master) {
   log(`scenario 2: ${S2.title}`);
   const dir = path.join(WORK, 's2');
-  const pairs = new Map();
+  const pairs = (tool) => ({ pair: path.join(dir, tool.id), src: path.join(dir, tool.id, 'src'), dst: path.join(dir, tool.id, 'dst') });
   for (const tool of tools) {
-    const src = path.join(dir, tool.id, 'src');
-    const dst = path.join(dir, tool.id, 'dst');
-    copyTree(master, src);
-    fs.mkdirSync(dst, { recursive: true });
-    flush();
-    const r = run(tool, src, dst);
-    const res = result(S2, tool);
-    res.initialSeconds = r.seconds;
-    if (tool.family === 'ours') verify(`${tool.label}, scenario 2 initial sync`, master, dst, { fatal: true });
-    log(`  initial sync (not part of the scenario) ${tool.label}: ${fmtS(r.seconds)} s`);
-    pairs.set(tool.id, { src, dst });
+    const { pair, src, dst } = pairs(tool);
+    attempt(S2, tool, pair, (res) => {
+      copyTree(master, src);
+      fs.mkdirSync(dst, { recursive: true });
+      flush();
+      const r = run(tool, src, dst);
+      res.initialSeconds = r.seconds;
+      log(`  initial sync (setup, not part of the scenario) ${tool.label}: ${fmtS(r.seconds)} s`);
+      if (tool.family === 'ours') verify(`${tool.label}, scenario 2 initial sync`, master, dst, { fatal: true });
+    });
   }
   flush();
   for (let round = 0; round <= RUNS; round++) {
     for (const tool of tools) {
-      const { src, dst } = pairs.get(tool.id);
-      const r = run(tool, src, dst);
-      const res = result(S2, tool);
-      res.commands.add(tool.shown(false));
-      if (tool.family === 'ours') {
-        const c = r.json.counts;
-        const work = c.upload + c.download + c.deleteSource + c.deleteDestination + c.renameSource + c.renameDestination + c.conflicts + c.conflictsResolved;
-        if (work !== 0) throw new Error(`SyncEngine planned work on a no-change re-sync: ${JSON.stringify(c)}`);
-      }
-      if (round > 0) {
-        res.times.push(r.seconds);
-        if (r.execMs !== undefined) res.execMs.push(r.execMs);
-      }
-      log(`  ${round === 0 ? 'warm-up' : `run ${round}/${RUNS}`} ${tool.label}: ${fmtS(r.seconds)} s`);
+      const { pair, src, dst } = pairs(tool);
+      attempt(S2, tool, pair, (res) => {
+        res.commands.add(tool.shown(false));
+        const r = run(tool, src, dst);
+        log(`  ${roundName(round)} ${tool.label}: ${fmtS(r.seconds)} s`);
+        if (tool.family === 'ours') {
+          const c = r.json.counts;
+          const work = c.upload + c.download + c.deleteSource + c.deleteDestination + c.renameSource + c.renameDestination + c.conflicts + c.conflictsResolved;
+          if (work !== 0) throw new Error(`SyncEngine planned work on a no-change re-sync: ${JSON.stringify(c)}`);
+        }
+        if (round > 0) {
+          res.times.push(r.seconds);
+          if (r.execMs !== undefined) res.execMs.push(r.execMs);
+        }
+      });
     }
   }
   for (const tool of tools) {
-    const { src, dst } = pairs.get(tool.id);
-    const fatal = tool.family === 'ours';
-    const ok = verify(`${tool.label}, scenario 2`, master, dst, { fatal });
-    if (fatal) verify(`${tool.label}, scenario 2 (source untouched)`, master, src, { fatal });
-    else result(S2, tool).verified = ok;
+    const { pair, src, dst } = pairs(tool);
+    attempt(S2, tool, pair, (res) => {
+      if (tool.family !== 'ours') {
+        res.verified = verify(`${tool.label}, scenario 2`, master, dst, { fatal: false });
+        return;
+      }
+      verify(`${tool.label}, scenario 2`, master, dst, { fatal: true });
+      verify(`${tool.label}, scenario 2 (source untouched)`, master, src, { fatal: true });
+    });
   }
   rmrf(dir);
 }
@@ -460,31 +492,32 @@ function scenario3(master, changes) {
   applyMutation(ref, changes);
   for (let round = 0; round <= RUNS; round++) {
     for (const tool of tools) {
-      const src = path.join(dir, tool.id, 'src');
-      const dst = path.join(dir, tool.id, 'dst');
-      copyTree(master, src);
-      rmrf(dst);
-      fs.mkdirSync(dst, { recursive: true });
-      run(tool, src, dst); // the initial sync: not timed
-      applyMutation(src, changes);
-      flush();
-      const r = run(tool, src, dst, true);
-      const res = result(S3, tool);
-      res.commands.add(tool.shown(true));
-      if (tool.family === 'ours') {
-        verify(`${tool.label}, scenario 3`, ref, dst, { fatal: true });
-        verify(`${tool.label}, scenario 3 (source untouched)`, ref, src, { fatal: true });
-      } else if (round === RUNS) res.verified = verify(`${tool.label}, scenario 3`, ref, dst, { fatal: false });
-      if (round > 0) {
-        res.times.push(r.seconds);
-        if (r.execMs !== undefined) res.execMs.push(r.execMs);
-        res.bytes = r.bytes;
-        res.renames = r.renames;
-        res.transfers = r.transfers;
-        if (r.deletes !== undefined) res.deletes = r.deletes;
-      }
-      log(`  ${round === 0 ? 'warm-up' : `run ${round}/${RUNS}`} ${tool.label}: ${fmtS(r.seconds)} s` + (r.bytes !== undefined ? ` (${fmtInt(r.bytes)} B, ${r.renames ?? 'n/a'} renames)` : ''));
-      rmrf(path.join(dir, tool.id));
+      const pair = path.join(dir, tool.id);
+      const src = path.join(pair, 'src');
+      const dst = path.join(pair, 'dst');
+      attempt(S3, tool, pair, (res) => {
+        copyTree(master, src);
+        fs.mkdirSync(dst, { recursive: true });
+        res.commands.add(tool.shown(true));
+        run(tool, src, dst); // the initial sync: setup, not timed
+        applyMutation(src, changes);
+        flush();
+        const r = run(tool, src, dst, true);
+        log(`  ${roundName(round)} ${tool.label}: ${fmtS(r.seconds)} s` + (r.bytes !== undefined ? ` (${fmtInt(r.bytes)} B, ${r.renames ?? 'n/a'} renames)` : ''));
+        if (tool.family === 'ours') {
+          verify(`${tool.label}, scenario 3`, ref, dst, { fatal: true });
+          verify(`${tool.label}, scenario 3 (source untouched)`, ref, src, { fatal: true });
+        } else if (round === RUNS) res.verified = verify(`${tool.label}, scenario 3`, ref, dst, { fatal: false });
+        if (round > 0) {
+          res.times.push(r.seconds);
+          if (r.execMs !== undefined) res.execMs.push(r.execMs);
+          res.bytes = r.bytes;
+          res.renames = r.renames;
+          res.transfers = r.transfers;
+          if (r.deletes !== undefined) res.deletes = r.deletes;
+        }
+        rmrf(pair);
+      });
     }
   }
   rmrf(dir);
@@ -529,9 +562,9 @@ function summarize() {
   const comparisons = [];
   for (const s of [S1, S2, S3]) {
     const rs = results.filter((r) => r.scenario === s.id);
-    for (const r of rs) rows.push({ s, r, med: median(r.times), min: Math.min(...r.times) });
+    for (const r of rs) rows.push({ s, r, med: r.failed || !r.times.length ? NaN : median(r.times), min: r.failed || !r.times.length ? NaN : Math.min(...r.times) });
     const oursRow = rows.find((x) => x.s === s && x.r.family === 'ours');
-    const rcl = rows.filter((x) => x.s === s && x.r.family === 'rclone').sort((a, b) => a.med - b.med);
+    const rcl = rows.filter((x) => x.s === s && x.r.family === 'rclone' && !Number.isNaN(x.med)).sort((a, b) => a.med - b.med);
     comparisons.push({ s, ours: oursRow, best: rcl[0] });
   }
   return { rows, comparisons };
@@ -539,6 +572,7 @@ function summarize() {
 
 function notesFor(r) {
   const n = [];
+  if (r.failed) n.push(`**FAILED**: ${r.failed.replace(/\|/g, '\\|')}`);
   if (r.family === 'ours' && r.execMs.length) n.push(`executor ${median(r.execMs)} ms (done.durationMs, median)`);
   if (r.initialSeconds !== undefined) n.push(`its initial sync of this tree took ${fmtS(r.initialSeconds)} s (untimed setup)`);
   if (r.deletes) n.push(`${r.deletes} deletes`);
@@ -551,7 +585,7 @@ function tables({ rows }, markdown) {
   const lines = rows.map(({ s, r, med, min }) => {
     const renames = r.scenario === 's3' ? (r.renames === undefined ? 'n/a' : fmtInt(r.renames)) : '—';
     const bytes = r.bytes === undefined ? (r.scenario === 's3' ? 'n/a' : '—') : `${fmtBytes(r.bytes)}${r.transfers !== undefined ? `, ${fmtInt(r.transfers)} files` : ''}`;
-    return [s.short, r.label, fmtS(med), fmtS(min), String(r.times.length), bytes, renames, notesFor(r)];
+    return [s.short, r.label, r.failed ? 'FAILED' : fmtS(med), r.failed ? '—' : fmtS(min), String(r.times.length), bytes, renames, notesFor(r)];
   });
   if (markdown) {
     return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...lines.map((l) => `| ${l.join(' | ')} |`)].join('\n');
@@ -566,6 +600,10 @@ function comparisonTable({ comparisons }) {
   const out = ['| Scenario | SyncEngine median (s) | Best rclone median (s) | SyncEngine / best rclone | Faster than rclone? |', '|---|---|---|---|---|'];
   for (const { s, ours: o, best } of comparisons) {
     if (!o) continue;
+    if (o.r.failed) {
+      out.push(`| ${s.short} | **FAILED** | ${best ? `${fmtS(best.med)} (${best.r.label})` : '—'} | — | no (SyncEngine failed) |`);
+      continue;
+    }
     if (!best) {
       out.push(`| ${s.short} | ${fmtS(o.med)} | rclone not available | — | — |`);
       continue;
@@ -579,23 +617,27 @@ function comparisonTable({ comparisons }) {
 function targets({ comparisons }, rcloneOk) {
   const s2 = comparisons.find((c) => c.s.id === 's2');
   const noChange = s2?.ours?.med;
-  const t1 = noChange !== undefined && noChange < 1;
+  const t1 = noChange !== undefined && !Number.isNaN(noChange) && noChange < 1;
   let t2;
   let t2why;
   if (!rcloneOk) {
     t2 = undefined;
     t2why = 'rclone not available: cannot tell';
   } else {
-    const slower = comparisons.filter((c) => c.ours && c.best && !(c.ours.med < c.best.med));
-    t2 = slower.length === 0;
-    t2why = t2 ? 'SyncEngine median below the best rclone median in every scenario' : `slower than rclone in: ${slower.map((c) => `${c.s.short} (${fmtS(c.ours.med)} s vs ${fmtS(c.best.med)} s)`).join(', ')}`;
+    const failed = comparisons.filter((c) => c.ours?.r.failed);
+    const slower = comparisons.filter((c) => c.ours && !c.ours.r.failed && c.best && !(c.ours.med < c.best.med));
+    t2 = slower.length === 0 && failed.length === 0;
+    const why = [];
+    if (slower.length) why.push(`slower than rclone in: ${slower.map((c) => `${c.s.short} (${fmtS(c.ours.med)} s vs ${fmtS(c.best.med)} s)`).join(', ')}`);
+    if (failed.length) why.push(`SyncEngine failed in: ${failed.map((c) => c.s.short).join(', ')}`);
+    t2why = t2 ? 'SyncEngine median below the best rclone median in every scenario' : why.join('; ');
   }
   const mark = (v) => (v === undefined ? 'unknown' : v ? '**met**' : '**not met**');
   const qualifier = QUICK ? ' (quick run with 10× fewer files: not a valid measurement of this target)' : '';
   return [
     `| Target | Result | Detail |`,
     `|---|---|---|`,
-    `| No-change re-sync of ${fmtInt(50000 / SCALE)} files < 1 s | ${mark(t1)}${qualifier} | median ${fmtS(noChange)} s |`,
+    `| No-change re-sync of ${fmtInt(50000 / SCALE)} files < 1 s | ${mark(t1)}${qualifier} | ${s2?.ours?.r.failed ? 'SyncEngine failed' : `median ${fmtS(noChange)} s`} |`,
     `| Every scenario faster than rclone | ${mark(t2)}${qualifier} | ${t2why} |`,
   ].join('\n');
 }
@@ -753,9 +795,14 @@ async function main() {
   console.log(tables(summary, false));
   console.log('');
   for (const { s, ours: o, best } of summary.comparisons) {
-    if (o && best) console.log(`${s.short}: SyncEngine / best rclone (${best.r.label}) = ${(o.med / best.med).toFixed(2)}x`);
+    if (o?.r.failed) console.log(`${s.short}: SyncEngine FAILED: ${o.r.failed}`);
+    else if (o && best) console.log(`${s.short}: SyncEngine / best rclone (${best.r.label}) = ${(o.med / best.med).toFixed(2)}x`);
   }
   console.log(`\nReport written to ${path.relative(process.cwd(), REPORT) || REPORT}`);
+  if (results.some((r) => r.family === 'ours' && r.failed)) {
+    console.error('\n[bench] FAILED: SyncEngine failed in at least one scenario (see above and the report)');
+    process.exitCode = 1;
+  }
 }
 
 main().catch((error) => {

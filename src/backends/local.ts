@@ -22,8 +22,9 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError, SyncError, UnsafePathError } from '../core/errors';
-import { assertSafeRelativePath, isEngineName, isSafeName, parentOf, TEMP_PREFIX } from '../core/paths';
-import type { Backend, Entry, ListDirResult, SkippedEntry, WriteOptions } from './types';
+import { assertSafeRelativePath, parentOf, TEMP_PREFIX } from '../core/paths';
+import { kindOf, listLocalDir, ReadAccess, walkInWorker } from './localTree';
+import type { Backend, Entry, ListDirResult, TreeListing, TreeListingOptions, WriteOptions } from './types';
 
 const TRANSIENT_CODES = new Set(['EBUSY', 'EAGAIN', 'EMFILE', 'ENFILE', 'ETIMEDOUT']);
 
@@ -92,14 +93,6 @@ function toEntry(path: string, st: fs.Stats): Entry | undefined {
   return undefined;
 }
 
-function kindOf(st: fs.Stats): string {
-  if (st.isSymbolicLink()) return 'symbolic link (not followed)';
-  if (st.isSocket()) return 'socket (not a regular file)';
-  if (st.isFIFO()) return 'named pipe (not a regular file)';
-  if (st.isBlockDevice() || st.isCharacterDevice()) return 'device (not a regular file)';
-  return 'not a regular file or folder';
-}
-
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
 
@@ -109,8 +102,7 @@ export class LocalBackend implements Backend {
   readonly id: string;
 
   // Credentials for the cheap "can we read this?" check in listDir (POSIX only).
-  private readonly euid: number | undefined;
-  private readonly groups: ReadonlySet<number>;
+  private readonly access = new ReadAccess();
 
   /** Whether writes fsync before the rename (survives power loss, costs a disk flush per file). */
   readonly durable: boolean;
@@ -129,11 +121,6 @@ export class LocalBackend implements Backend {
       // The root does not exist yet: its own path identifies it.
     }
     this.id = `file://${real}`;
-    this.euid = process.geteuid?.();
-    const groups = new Set<number>(process.getgroups?.() ?? []);
-    const egid = process.getegid?.();
-    if (egid !== undefined) groups.add(egid);
-    this.groups = groups;
   }
 
   private abs(path: string): string {
@@ -202,29 +189,11 @@ export class LocalBackend implements Backend {
     }
   }
 
-  /** Mode-bit approximation of access(R_OK [| X_OK]); confirmed with accessSync when it says no. */
-  private canRead(st: fs.Stats, absPath: string, dir: boolean): boolean {
-    const uid = this.euid;
-    if (uid === undefined || uid === 0) return true;
-    const need = dir ? 5 : 4;
-    const bits = st.uid === uid ? (st.mode >> 6) & 7 : this.groups.has(st.gid) ? (st.mode >> 3) & 7 : st.mode & 7;
-    if ((bits & need) === need) return true;
-    // Rare path: ACLs may still grant access, so ask the kernel.
-    try {
-      fs.accessSync(absPath, dir ? fs.constants.R_OK | fs.constants.X_OK : fs.constants.R_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   async listDir(dir: string): Promise<ListDirResult> {
     assertSafeRelativePath(dir);
     if (dir !== '') this.assertInsideRoot(dir, dir);
-    const absDir = this.abs(dir);
-    let dirents: fs.Dirent[];
     try {
-      dirents = fs.readdirSync(absDir, { withFileTypes: true });
+      return listLocalDir(this.root, dir, this.access);
     } catch (error) {
       // A missing root is an error, not an empty listing: the user gets a clear message instead of
       // the engine seeing "everything was deleted" (the empty-side guard would catch that too, but
@@ -233,50 +202,19 @@ export class LocalBackend implements Backend {
       if (dir === '' && errorCode(error) === 'ENOENT') throw new StorageError(`folder does not exist: ${this.root}`, false, { cause: error });
       throw toStorageError('list folder', dir === '' ? this.root : dir, error);
     }
-    const entries: Entry[] = [];
-    const skipped: SkippedEntry[] = [];
-    const prefix = absDir.endsWith(nodePath.sep) ? absDir : absDir + nodePath.sep;
-    for (const dirent of dirents) {
-      const name = dirent.name;
-      if (isEngineName(name)) continue; // engine-owned: never listed
-      const path = dir === '' ? name : `${dir}/${name}`;
-      if (!isSafeName(name)) {
-        skipped.push({ path, reason: 'unsafe name (control character or backslash)' });
-        continue;
-      }
-      if (dirent.isSymbolicLink()) {
-        skipped.push({ path, reason: 'symbolic link (not followed)' });
-        continue;
-      }
-      const absPath = prefix + name;
-      let st: fs.Stats | undefined;
-      try {
-        st = fs.lstatSync(absPath, { bigint: false, throwIfNoEntry: false });
-      } catch (error) {
-        const code = errorCode(error);
-        if (code === 'ENOTDIR') continue; // vanished (the folder was replaced) between readdir and lstat
-        skipped.push({ path, reason: `cannot be examined: ${code !== undefined && CAUSES[code] !== undefined ? CAUSES[code] : String(error)}` });
-        continue;
-      }
-      if (st === undefined) continue; // vanished between readdir and lstat
-      const isFile = st.isFile();
-      if (!isFile && !st.isDirectory()) {
-        skipped.push({ path, reason: kindOf(st) });
-        continue;
-      }
-      if (!this.canRead(st, absPath, !isFile)) {
-        skipped.push({ path, reason: `unreadable ${isFile ? 'file' : 'folder'} (permission denied)` });
-        continue;
-      }
-      entries.push({
-        path,
-        kind: isFile ? 'file' : 'dir',
-        size: isFile ? st.size : 0,
-        mtimeMs: Math.floor(st.mtimeMs),
-        ino: st.ino,
-      });
+  }
+
+  /**
+   * The whole tree in one call, walked in a worker thread so that the two sides of a pair are
+   * listed at once and the caller's thread stays free. Ignored folders are not entered.
+   */
+  async listTree(options: TreeListingOptions): Promise<TreeListing> {
+    const result = await walkInWorker({ root: this.root, ...options });
+    if (result.error !== undefined) {
+      if (result.error.code === 'ENOENT' && result.error.dir === '') throw new StorageError(`folder does not exist: ${this.root}`, false);
+      throw toStorageError('list folder', result.error.dir === '' ? this.root : result.error.dir, Object.assign(new Error(result.error.message), { code: result.error.code }));
     }
-    return { entries, skipped };
+    return result;
   }
 
   async stat(path: string): Promise<Entry | undefined> {

@@ -27,6 +27,24 @@ export interface ListDirResult {
   skipped: SkippedEntry[];
 }
 
+export interface TreeListingOptions {
+  /** Root-level patterns (config, --ignore-file), lowest precedence. */
+  patterns: readonly string[];
+  /**
+   * 'collect': read the `.syncignore` files of this tree as the walk finds them and apply them.
+   * Otherwise: apply these ignore files (folder → content), taken from the other side.
+   */
+  ignoreFiles: 'collect' | Readonly<Record<string, string>>;
+}
+
+export interface TreeListing {
+  files: Entry[];
+  dirs: string[];
+  skipped: SkippedEntry[];
+  /** The `.syncignore` files applied, folder → content. */
+  ignoreFiles: Record<string, string>;
+}
+
 export interface WriteOptions {
   /** Modification time to give the written file (when the store can keep it). */
   mtimeMs?: number;
@@ -45,6 +63,11 @@ export interface Backend {
 
   /** Direct children of a folder ('' is the root). Symlinks and unreadable entries come back as skipped. */
   listDir(dir: string): Promise<ListDirResult>;
+  /**
+   * The whole tree at once, ignore rules applied as it is walked (ignored folders are not entered).
+   * Optional: stores that list a tree faster in one go than folder by folder provide it.
+   */
+  listTree?(options: TreeListingOptions): Promise<TreeListing>;
   /** The entry at a path, or undefined if nothing is there. */
   stat(path: string): Promise<Entry | undefined>;
   /** The content of a file as a stream. */

@@ -6,13 +6,12 @@ import { GuardError, errorMessage } from './errors';
 import type { SyncEvent, SyncEventListener, SyncStats } from './events';
 import { Executor, emptyStats } from './executor';
 import { hashesNeeded } from './hashplan';
-import { IgnoreRules } from './ignore';
 import type { Base, Plan, Tree } from './model';
 import { DEFAULT_PLAN_OPTIONS, type PlanOptions, type Side } from './options';
 import { assertSafeRelativePath } from './paths';
 import { plan as makePlan } from './planner';
 import { runLimited } from './pool';
-import { fillKnownHashes, hashFile, inScope, scanTree } from './scanner';
+import { fillKnownHashes, hashFile, inScope, sameIgnoreFiles, scanTree, type ScanOptions, type ScanResult } from './scanner';
 import { StateStore, type HashCacheEntry } from './state';
 import { Trash, runStamp } from './trash';
 import type { SkippedEntry } from '../backends/types';
@@ -97,32 +96,50 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
   const state = new StateStore(request.stateDir, { source: request.source.id, destination: request.destination.id });
   state.lock();
   try {
-    const { base, firstSync } = state.loadBase();
-    if (!request.dryRun) {
-      state.commit(base); // fold the journal of an interrupted run into the base
-      const retention = request.trashRetentionDays ?? DEFAULT_TRASH_RETENTION_DAYS;
-      for (const side of ['source', 'destination'] as const) await Trash.prune(backends[side], retention, now);
-    }
-
     // One set of rules for both sides, from the source's .syncignore files: a path ignored on one
-    // side only would look deleted there.
-    const rules = new IgnoreRules(request.ignorePatterns ?? []);
+    // side only would look deleted there. Both sides are listed at once; the destination with the
+    // source's ignore files of the last run, and again in the rare case that they changed since.
+    const patterns = request.ignorePatterns ?? [];
     const skipped: SyncResult['skipped'] = [];
-    const scan = async (side: Side) => {
+    const scan = async (side: Side, ignoreFiles: ScanOptions['ignoreFiles']): Promise<ScanResult> => {
       emit({ type: 'scan-start', side });
       const result = await scanTree(backends[side], {
-        rules,
-        collectIgnoreFiles: side === 'source',
+        patterns,
+        ignoreFiles,
         ...(scope ? { scope } : {}),
         concurrency: limits.operations,
         onProgress: (files) => emit({ type: 'scan-progress', side, files }),
         signal: controller.signal,
       });
-      skipped.push(...result.skipped.map((s: SkippedEntry) => ({ side, ...s })));
       emit({ type: 'scan-complete', side, files: result.tree.files.size, skipped: result.skipped.length });
-      return result.tree;
+      return result;
     };
-    const trees: Record<Side, Tree> = { source: await scan('source'), destination: await scan('destination') };
+    const previousIgnoreFiles = scope ? undefined : state.loadIgnoreFiles();
+    const sourceScan = scan('source', 'collect');
+    const earlyDestinationScan = scope ? undefined : scan('destination', previousIgnoreFiles ?? {});
+    // Both scans are under way (in worker threads for local folders): read the state meanwhile.
+    let base: Base;
+    let firstSync: boolean;
+    try {
+      ({ base, firstSync } = state.loadBase());
+      if (!request.dryRun) {
+        state.commit(base); // fold the journal of an interrupted run into the base
+        const retention = request.trashRetentionDays ?? DEFAULT_TRASH_RETENTION_DAYS;
+        for (const side of ['source', 'destination'] as const) await Trash.prune(backends[side], retention, now);
+      }
+    } finally {
+      await Promise.allSettled([sourceScan, earlyDestinationScan]);
+    }
+    const sourceResult = await sourceScan;
+    let destinationResult = earlyDestinationScan ? await earlyDestinationScan : undefined;
+    if (!destinationResult || !sameIgnoreFiles(sourceResult.ignoreFiles, previousIgnoreFiles ?? {})) {
+      destinationResult = await scan('destination', sourceResult.ignoreFiles);
+    }
+    if (!scope && !request.dryRun && !sameIgnoreFiles(sourceResult.ignoreFiles, previousIgnoreFiles ?? {})) state.saveIgnoreFiles(sourceResult.ignoreFiles);
+    for (const [side, result] of [['source', sourceResult], ['destination', destinationResult]] as const) {
+      skipped.push(...result.skipped.map((s: SkippedEntry) => ({ side, ...s })));
+    }
+    const trees: Record<Side, Tree> = { source: sourceResult.tree, destination: destinationResult.tree };
 
     const caches: Record<Side, Map<string, HashCacheEntry>> = { source: state.loadHashCache('source'), destination: state.loadHashCache('destination') };
     fillKnownHashes(trees.source, 'source', base, caches.source);
@@ -134,7 +151,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     await runLimited(requests, limits.operations, async ({ side, entry }) => {
       await controller.checkpoint();
       try {
-        entry.hash = await hashFile(backends[side], entry.path, controller.signal);
+        entry.hash = await hashFile(backends[side], entry.path, entry.size, controller.signal);
         caches[side].set(entry.path, { size: entry.size, mtimeMs: entry.mtimeMs, ...(entry.ino !== undefined ? { ino: entry.ino } : {}), hash: entry.hash });
       } catch (error) {
         // An unreadable file is reported and left out of this run; the rest goes on.

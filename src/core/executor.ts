@@ -12,6 +12,7 @@ import { snapshotOf } from './model';
 import { otherSide, type Side } from './options';
 import { parentOf } from './paths';
 import { runLimited } from './pool';
+import { SMALL_FILE_BYTES } from './scanner';
 import type { Trash } from './trash';
 
 export interface ExecutorContext {
@@ -54,9 +55,6 @@ function sameFile(expected: Entry | undefined, actual: Entry | undefined): boole
     (expected.ino === undefined || actual.ino === undefined || expected.ino === actual.ino)
   );
 }
-
-/** Files up to this size are read and written in one piece rather than streamed. */
-const SMALL_FILE_BYTES = 256 * 1024;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -20,24 +20,19 @@
 //     reads it as a plain `*`. Such a run is expanded here into equivalent package patterns.
 //   - `**` next to an escaped slash (`**\/b`) is a globstar in git (with no zero-folder match);
 //     the package does not see it. Rewritten here too.
-//   - the package evaluates the parent folders of a path against the same file and reports the path
-//     ignored when a parent is; git only does that across all files together. Each compiled list
-//     therefore ends with `!*/`, which un-ignores every parent, so the package answers for the path
-//     alone; the parents are checked here.
+//   - the package also evaluates the parent folders of a path against the same rules and reports
+//     the path ignored when a parent is; git does that only across all files together. Each package
+//     matcher therefore ends with `!*/`, which un-ignores every parent, so it answers for the path
+//     alone; the parents are looked at here.
+//
+// Speed: the walker asks about every entry of large trees. A line that is a plain name, `*.ext`,
+// `name*`, a plain path or `dir/**` is matched with a string comparison (git special-cases most of
+// these too); any other line asks the package only when a literal part of it occurs in the path.
+// The list of files that apply to a folder's entries is computed once per folder.
 import ignore from 'ignore';
 import { isEngineName, joinPath, parentOf } from './paths';
 
 export const IGNORE_FILE_NAME = '.syncignore';
-
-type Matcher = ReturnType<typeof ignore>;
-
-/** One ignore file (or the config patterns), compiled. */
-interface CompiledList {
-  /** Queried with a file's path: directory-only rules keep their trailing slash, so never match. */
-  readonly files: Matcher;
-  /** Queried with a folder's path in file form: directory-only rules lose the slash, so they match. */
-  readonly dirs: Matcher;
-}
 
 /** A compiled list that applies to the paths below `dir`, with how much of a (byte) path to cut off. */
 interface Layer {
@@ -213,11 +208,15 @@ function emitPath(tokens: readonly Token[], i: number, ctx: RunContext, prefixEn
   }
 }
 
-/** One line of an ignore file, in package syntax: the patterns to add for files and for folders. */
+/** One line of an ignore file, parsed. */
 interface ParsedLine {
   readonly negative: boolean;
   readonly dirOnly: boolean;
-  /** Alternatives whose union is the line's meaning (no `!`, no trailing `/`). */
+  /** git's PATTERN_FLAG_NODIR: matched against the last path segment only. */
+  readonly basename: boolean;
+  /** The pattern without `!`, trailing `/` or leading `/`, as wildmatch tokens. */
+  readonly tokens: readonly Token[];
+  /** The same in package syntax: alternatives whose union is the line's meaning. */
   readonly bodies: readonly string[];
 }
 
@@ -236,13 +235,13 @@ function parseLine(rawLine: string): ParsedLine | null {
     s = s.slice(0, -1);
   }
   if (s === '') return null;
-  const basenameOnly = !s.includes('/'); // git's PATTERN_FLAG_NODIR: no slash anywhere, even escaped or in [...]
-  if (!basenameOnly && s[0] === '/') s = s.slice(1); // anchored at the ignore file's folder either way
+  const basename = !s.includes('/'); // no slash anywhere, even escaped or in [...]
+  if (!basename && s[0] === '/') s = s.slice(1); // anchored at the ignore file's folder either way
   const tokens = tokenize(s);
   if (tokens === null || tokens.length === 0) return null;
   let bodies: string[];
-  if (basenameOnly) {
-    // Matched against the last path segment only; `**` there is just `*`.
+  if (basename) {
+    // Matched against one segment, so `**` is just `*` there.
     let body = '';
     for (const tok of tokens) {
       if (tok.t === 'lit') body += emitLiteral(tok.c);
@@ -267,7 +266,7 @@ function parseLine(rawLine: string): ParsedLine | null {
       // Explicitly anchored: the package anchors at a leading slash.
       .map((body) => `/${body}`);
   }
-  return bodies.length === 0 ? null : { negative, dirOnly, bodies };
+  return bodies.length === 0 ? null : { negative, dirOnly, basename, tokens, bodies };
 }
 
 /** git's line splitting: LF, with one CR before it dropped; a UTF-8 BOM at the start skipped. */
@@ -276,23 +275,112 @@ function splitLines(content: string): string[] {
   return content.split('\n').map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
 }
 
+/** One line, compiled. */
+interface Rule {
+  readonly negative: boolean;
+  /** Whether `matches` takes the last segment of the path rather than the path relative to the file's folder. */
+  readonly basename: boolean;
+  readonly matches: (subject: string) => boolean;
+}
+
+/** One ignore file (or the config patterns), compiled: its rules, last first. */
+interface CompiledList {
+  /** For files: directory-only rules left out. */
+  readonly files: readonly Rule[];
+  readonly dirs: readonly Rule[];
+}
+
+const PACKAGE_OPTIONS = { ignorecase: false, allowRelativePaths: true } as const;
+/** After this many questions a rule's matcher is renewed, which drops the package's result cache. */
+const CACHE_RENEWAL = 4096;
+
+/**
+ * Whether the package matches `subject` against one line's alternatives. The package caches every
+ * answer forever; renewing the instance from the compiled template now and then bounds that memory
+ * (the compiled rules, and their regular expressions, are shared, so this costs next to nothing).
+ */
+function packageMatcher(bodies: readonly string[], basename: boolean): (subject: string) => boolean {
+  // For a path, the package also asks about its parent folders and answers "ignored" when one of
+  // them is. `!*/` un-ignores every folder, so the answer is about the path alone; the parents are
+  // looked at by IgnoreRules, across all files. A single segment has no parents.
+  const template = ignore(PACKAGE_OPTIONS).add(basename ? [...bodies] : [...bodies, '!*/']);
+  let matcher = ignore(PACKAGE_OPTIONS).add(template);
+  let asked = 0;
+  return (subject) => {
+    if (++asked > CACHE_RENEWAL) {
+      asked = 0;
+      matcher = ignore(PACKAGE_OPTIONS).add(template);
+    }
+    return matcher.test(subject).ignored;
+  };
+}
+
+/**
+ * Compiles a parsed line into a predicate. The shapes git itself special-cases (dir.c:
+ * match_basename's literal and "*literal" cases, match_pathname's literal prefix) and a couple more
+ * just as plain are plain string comparisons; the others go to the package, behind a cheap check
+ * that a literal part of the pattern is there at all, since most paths match no rule.
+ */
+function compileRule(line: ParsedLine): Rule {
+  const { tokens, negative, basename } = line;
+  const allLiteral = (from: number, to: number): boolean =>
+    tokens.slice(from, to).every((tok) => tok.t === 'lit' || tok.t === 'slash');
+  const text = (from: number, to: number): string =>
+    tokens
+      .slice(from, to)
+      .map((tok) => (tok.t === 'lit' ? tok.c : '/'))
+      .join('');
+  const n = tokens.length;
+  const first = tokens[0]!;
+  const last = tokens[n - 1]!;
+  let matches: ((subject: string) => boolean) | undefined;
+  if (allLiteral(0, n)) {
+    const literal = text(0, n); // `name`, or a path `a/b`
+    matches = (subject) => subject === literal;
+  } else if (basename && first.t === 'star' && allLiteral(1, n)) {
+    const suffix = text(1, n); // `*.log`
+    matches = (subject) => subject.endsWith(suffix);
+  } else if (basename && last.t === 'star' && allLiteral(0, n - 1)) {
+    const prefix = text(0, n - 1); // `name*`
+    matches = (subject) => subject.startsWith(prefix);
+  } else if (!basename && n >= 3 && last.t === 'star' && last.n >= 2 && tokens[n - 2]!.t === 'slash' && allLiteral(0, n - 1)) {
+    const prefix = text(0, n - 1); // `a/b/**`
+    matches = (subject) => subject.startsWith(prefix);
+  } else {
+    // Literal text that every match contains: the longest run of literal tokens. A slash right
+    // after a `**` does not count: the zero-folder match (`a/**/b` matching `a/b`) drops it.
+    let required = '';
+    let run = '';
+    tokens.forEach((tok, k) => {
+      if (tok.t === 'lit' || (tok.t === 'slash' && tokens[k - 1]?.t !== 'star')) {
+        run += tok.t === 'lit' ? tok.c : '/';
+        if (run.length > required.length) required = run;
+      } else {
+        run = '';
+      }
+    });
+    // And for a path pattern, the literal text it starts with.
+    let prefixEnd = 0;
+    while (prefixEnd < n && (tokens[prefixEnd]!.t === 'lit' || tokens[prefixEnd]!.t === 'slash')) prefixEnd++;
+    const prefix = basename ? '' : text(0, prefixEnd);
+    const inPackage = packageMatcher(line.bodies, basename);
+    matches = (subject) => subject.startsWith(prefix) && subject.includes(required) && inPackage(subject);
+  }
+  return { negative, basename, matches };
+}
+
 function compile(lines: readonly string[]): CompiledList | null {
-  const forFiles: string[] = [];
-  const forDirs: string[] = [];
+  const files: Rule[] = [];
+  const dirs: Rule[] = [];
   for (const line of lines) {
     const parsed = parseLine(toBytes(line));
     if (!parsed) continue;
-    const bang = parsed.negative ? '!' : '';
-    for (const body of parsed.bodies) {
-      forFiles.push(bang + body + (parsed.dirOnly ? '/' : ''));
-      forDirs.push(bang + body);
-    }
+    const rule = compileRule(parsed);
+    dirs.push(rule);
+    if (!parsed.dirOnly) files.push(rule);
   }
-  if (forFiles.length === 0) return null;
-  // `!*/` un-ignores every folder the package looks at on its own (the parents of the path asked
-  // about, which it asks in 'dir/' form): only the path's own rules decide. See the top comment.
-  const make = (patterns: string[]): Matcher => ignore({ ignorecase: false, allowRelativePaths: true }).add([...patterns, '!*/']);
-  return { files: make(forFiles), dirs: make(forDirs) };
+  if (dirs.length === 0) return null;
+  return { files: files.reverse(), dirs: dirs.reverse() };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,6 +390,9 @@ export class IgnoreRules {
   private readonly files = new Map<string, CompiledList>();
   /** Per parent folder: the lists that apply to its entries, deepest first. */
   private readonly chains = new Map<string, Layer[]>();
+  /** The last folder asked about, and its chain: the walker asks about a folder's entries in a row. */
+  private lastParent = '';
+  private lastChain: Layer[] | null = null;
 
   /** `patterns`: lines from the user's config (and from an extra --ignore-file), applied at the root with the LOWEST precedence, like git's .git/info/exclude. */
   constructor(patterns: readonly string[] = []) {
@@ -315,19 +406,23 @@ export class IgnoreRules {
     if (list) this.files.set(key, list);
     else if (!this.files.delete(key)) return;
     this.chains.clear();
+    this.lastChain = null;
   }
 
   /** Whether a path (relative, '/'-separated, no leading/trailing slash) is ignored. `isDir` tells if it is a folder. Assumes the caller did not descend into an ignored parent folder (the walker prunes). */
   isIgnored(path: string, isDir: boolean): boolean {
     if (path === '') return false;
     if (hasEngineSegment(path)) return true;
-    const chain = this.chainFor(parentOf(path));
+    const chain = this.chainFor(path);
     if (chain.length === 0) return false;
     const bytes = toBytes(path);
+    const name = bytes.slice(bytes.lastIndexOf('/') + 1);
     for (const layer of chain) {
-      const result = (isDir ? layer.list.dirs : layer.list.files).test(layer.cut === 0 ? bytes : bytes.slice(layer.cut));
-      if (result.ignored) return true;
-      if (result.unignored) return false;
+      const rel = layer.cut === 0 ? bytes : bytes.slice(layer.cut);
+      // Within one file, the last matching rule decides; a file with none leaves it to the next.
+      for (const rule of isDir ? layer.list.dirs : layer.list.files) {
+        if (rule.matches(rule.basename ? name : rel)) return !rule.negative;
+      }
     }
     return false;
   }
@@ -344,17 +439,25 @@ export class IgnoreRules {
     return this.isIgnored(path, isDir);
   }
 
-  private chainFor(parent: string): Layer[] {
+  /** The lists that apply to `path`: those of its parent folder and above, deepest first. */
+  private chainFor(path: string): Layer[] {
+    const slash = path.lastIndexOf('/');
+    const last = this.lastParent;
+    if (this.lastChain !== null && (slash < 0 ? last === '' : slash === last.length && path.startsWith(last))) return this.lastChain;
+    const parent = slash < 0 ? '' : path.slice(0, slash);
     let chain = this.chains.get(parent);
-    if (chain) return chain;
-    chain = [];
-    for (let dir = parent; ; dir = parentOf(dir)) {
-      const list = this.files.get(dir);
-      if (list) chain.push({ list, cut: dir === '' ? 0 : Buffer.byteLength(dir, 'utf8') + 1 });
-      if (dir === '') break;
+    if (!chain) {
+      chain = [];
+      for (let dir = parent; ; dir = parentOf(dir)) {
+        const list = this.files.get(dir);
+        if (list) chain.push({ list, cut: dir === '' ? 0 : Buffer.byteLength(dir, 'utf8') + 1 });
+        if (dir === '') break;
+      }
+      if (this.base) chain.push({ list: this.base, cut: 0 });
+      this.chains.set(parent, chain);
     }
-    if (this.base) chain.push({ list: this.base, cut: 0 });
-    this.chains.set(parent, chain);
+    this.lastParent = parent;
+    this.lastChain = chain;
     return chain;
   }
 }

@@ -5,7 +5,11 @@ export async function runLimited<T>(items: readonly T[], limit: number, task: (i
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
-      if (beforeEach) await beforeEach();
+      if (beforeEach) {
+        await beforeEach();
+        // Another worker may have taken the last items while this one waited.
+        if (next >= items.length) break;
+      }
       const item = items[next++]!;
       await task(item);
     }

@@ -11,9 +11,10 @@ import { parentOf } from './paths';
 import type { HashCacheEntry } from './state';
 
 export interface ScanOptions {
-  /** The rules to apply; when `collectIgnoreFiles`, `.syncignore` files found are added to them. */
-  rules: IgnoreRules;
-  collectIgnoreFiles: boolean;
+  /** Root-level patterns (config, --ignore-file), lowest precedence. */
+  patterns: readonly string[];
+  /** 'collect': apply this side's `.syncignore` files as found; otherwise apply these (folder → content). */
+  ignoreFiles: 'collect' | Readonly<Record<string, string>>;
   /** Only these paths (files or folders) and what is below them; undefined: the whole tree. */
   scope?: readonly string[];
   /** How many folders are listed at once (remote stores gain from more). */
@@ -25,6 +26,20 @@ export interface ScanOptions {
 export interface ScanResult {
   tree: Tree;
   skipped: SkippedEntry[];
+  /** The `.syncignore` files applied, folder → content. */
+  ignoreFiles: Record<string, string>;
+}
+
+/** The rules for a set of ignore files. */
+export function rulesFor(patterns: readonly string[], ignoreFiles: Readonly<Record<string, string>>): IgnoreRules {
+  const rules = new IgnoreRules(patterns);
+  for (const [dir, content] of Object.entries(ignoreFiles)) rules.addIgnoreFile(dir, content);
+  return rules;
+}
+
+export function sameIgnoreFiles(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => b[k] === a[k]);
 }
 
 async function readText(backend: Backend, path: string): Promise<string> {
@@ -34,9 +49,19 @@ async function readText(backend: Backend, path: string): Promise<string> {
 }
 
 export async function scanTree(backend: Backend, options: ScanOptions): Promise<ScanResult> {
+  if (backend.listTree && !options.scope) {
+    if (options.signal?.aborted) throw new CancelledError();
+    const listing = await backend.listTree({ patterns: options.patterns, ignoreFiles: options.ignoreFiles });
+    const tree: Tree = { files: new Map(), dirs: new Set(listing.dirs) };
+    for (const entry of listing.files) tree.files.set(entry.path, entry);
+    options.onProgress?.(tree.files.size);
+    return { tree, skipped: listing.skipped, ignoreFiles: listing.ignoreFiles };
+  }
   const tree: Tree = { files: new Map(), dirs: new Set() };
   const skipped: SkippedEntry[] = [];
-  const { rules } = options;
+  const collect = options.ignoreFiles === 'collect';
+  const ignoreFiles: Record<string, string> = collect ? {} : { ...(options.ignoreFiles as Record<string, string>) };
+  const rules = rulesFor(options.patterns, ignoreFiles);
   const concurrency = Math.max(1, options.concurrency ?? 8);
   let found = 0;
   let lastReport = 0;
@@ -45,9 +70,12 @@ export async function scanTree(backend: Backend, options: ScanOptions): Promise<
     if (options.signal?.aborted) throw new CancelledError();
     const listing = await backend.listDir(dir);
     skipped.push(...listing.skipped);
-    if (options.collectIgnoreFiles) {
+    if (collect) {
       const ignoreFile = listing.entries.find((e) => e.kind === 'file' && e.path === (dir ? `${dir}/${IGNORE_FILE_NAME}` : IGNORE_FILE_NAME));
-      if (ignoreFile) rules.addIgnoreFile(dir, await readText(backend, ignoreFile.path));
+      if (ignoreFile) {
+        ignoreFiles[dir] = await readText(backend, ignoreFile.path);
+        rules.addIgnoreFile(dir, ignoreFiles[dir]!);
+      }
     }
     const subdirs: string[] = [];
     for (const entry of listing.entries) {
@@ -68,7 +96,7 @@ export async function scanTree(backend: Backend, options: ScanOptions): Promise<
     return subdirs;
   };
 
-  const roots = options.scope ? await scopeRoots(backend, options, tree) : [''];
+  const roots = options.scope ? await scopeRoots(backend, options.scope, collect ? ignoreFiles : undefined, rules, tree) : [''];
   // Breadth-first with a bounded number of folders listed at once.
   let queue = roots;
   while (queue.length > 0) {
@@ -80,19 +108,18 @@ export async function scanTree(backend: Backend, options: ScanOptions): Promise<
     queue = next;
   }
   options.onProgress?.(found);
-  return { tree, skipped };
+  return { tree, skipped, ignoreFiles };
 }
 
 /**
  * For a scoped scan: load the ignore files of every folder above each scope path, add scoped files
  * directly, and return the scoped folders to walk.
  */
-async function scopeRoots(backend: Backend, options: ScanOptions, tree: Tree): Promise<string[]> {
-  const { rules } = options;
+async function scopeRoots(backend: Backend, scope: readonly string[], collected: Record<string, string> | undefined, rules: IgnoreRules, tree: Tree): Promise<string[]> {
   const roots: string[] = [];
   const loadedIgnoreDirs = new Set<string>();
-  for (const scopePath of options.scope!) {
-    if (options.collectIgnoreFiles) {
+  for (const scopePath of scope) {
+    if (collected) {
       const ancestors: string[] = [];
       for (let d = parentOf(scopePath); ; d = parentOf(d)) {
         ancestors.unshift(d);
@@ -103,7 +130,10 @@ async function scopeRoots(backend: Backend, options: ScanOptions, tree: Tree): P
         loadedIgnoreDirs.add(dir);
         const file = dir ? `${dir}/${IGNORE_FILE_NAME}` : IGNORE_FILE_NAME;
         const entry = await backend.stat(file);
-        if (entry?.kind === 'file') rules.addIgnoreFile(dir, await readText(backend, file));
+        if (entry?.kind === 'file') {
+          collected[dir] = await readText(backend, file);
+          rules.addIgnoreFile(dir, collected[dir]!);
+        }
       }
     }
     const entry = scopePath === '' ? ({ kind: 'dir' } as const) : await backend.stat(scopePath);
@@ -144,9 +174,13 @@ function sameIdentity(known: { size: number; mtimeMs: number; ino?: number }, en
   return known.size === entry.size && known.mtimeMs === entry.mtimeMs && (known.ino === undefined || entry.ino === undefined || known.ino === entry.ino);
 }
 
-/** MD5 of a file: from the store when it can compute it, else by streaming the content. */
-export async function hashFile(backend: Backend, path: string, signal?: AbortSignal): Promise<string> {
+/** Files up to this size are read in one piece rather than streamed. */
+export const SMALL_FILE_BYTES = 256 * 1024;
+
+/** MD5 of a file: from the store when it can compute it, else by reading the content. */
+export async function hashFile(backend: Backend, path: string, size: number, signal?: AbortSignal): Promise<string> {
   if (backend.hash) return backend.hash(path);
+  if (backend.readFile && size <= SMALL_FILE_BYTES) return createHash('md5').update(await backend.readFile(path, signal)).digest('hex');
   const md5 = createHash('md5');
   for await (const chunk of await backend.read(path, signal)) md5.update(chunk as Buffer);
   return md5.digest('hex');

@@ -2,12 +2,14 @@
 // ignore rules, bad arguments, check-before-overwrite, pause/cancel, progress, retries, failure
 // isolation, the lock, subset syncs and the hash cache.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import { LocalBackend } from '../src/backends/local';
 import type { Entry, WriteOptions } from '../src/backends/types';
+import { ProgressLine } from '../src/cli/output';
 import { SyncController } from '../src/core/control';
 import { runSync, type SyncRequest } from '../src/core/engine';
 import { StorageError } from '../src/core/errors';
@@ -272,6 +274,7 @@ describe('bad input', () => {
     [['sync', 'SRC', 'DST', '--conflict', 'coin-flip'], /Unknown conflict strategy/],
     [['sync', 'SRC', 'DST', '--transfers', '0'], /--transfers must be a whole number/],
     [['sync', 'SRC', 'DST', '--max-delete', '150'], /--max-delete must be a percentage/],
+    [['sync', 'SRC', 'DST', '--trash-days', 'soon'], /--trash-days must be a whole number/],
     [['sync', 'SRC', 'DST', '--bogus'], /Unknown option '--bogus'/],
     [['sync', 'SRC', 'gopher://host/x'], /Unknown scheme "gopher:\/\/"/],
     [['sync', 'SRC', 'sftp://me@host/x'], /sftp:\/\/ targets are not available/],
@@ -481,5 +484,71 @@ describe('hash cache', () => {
     source.reads = 0;
     await runSync(request(fx, { source, destination }));
     assert.equal(source.reads, 0, 'the new mtime is remembered');
+  });
+});
+
+describe('housekeeping', () => {
+  it('removes trash runs older than the retention period and keeps recent ones', async () => {
+    const fx = setup();
+    fx.write('src', 'a', '1');
+    fx.write('dst', '.syncengine-trash/20200101-000000-abcdef/old.txt', 'old');
+    const recent = new Date(Date.now() - 86_400_000);
+    const stamp = recent.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+    fx.write('dst', `.syncengine-trash/${stamp}-123456/recent.txt`, 'recent');
+    const r = await fx.sync();
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(fx.trash('dst'), { 'recent.txt': ['recent'] });
+  });
+
+  it('removes temporary files left by killed transfers, and only those', async () => {
+    const fx = setup();
+    fx.write('src', 'a', '1');
+    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const old = Date.now() - 5 * 60_000;
+    fx.write('dst', `sub/.syncengine-tmp-${deadPid}-aaaa`, 'half a file', old);
+    fx.write('dst', `.syncengine-tmp-${process.pid}-bbbb`, 'a write in progress', old);
+    fx.write('dst', `.syncengine-tmp-${deadPid}-cccc`, 'too recent to judge');
+    const plan = await fx.cli('plan', fx.src, fx.dst);
+    assert.equal(plan.code, 0);
+    assert.ok(fs.existsSync(path.join(fx.dst, 'sub', `.syncengine-tmp-${deadPid}-aaaa`)), 'a dry run removes nothing');
+    await fx.sync();
+    assert.equal(fs.existsSync(path.join(fx.dst, 'sub', `.syncengine-tmp-${deadPid}-aaaa`)), false);
+    assert.ok(fs.existsSync(path.join(fx.dst, `.syncengine-tmp-${process.pid}-bbbb`)));
+    assert.ok(fs.existsSync(path.join(fx.dst, `.syncengine-tmp-${deadPid}-cccc`)));
+  });
+});
+
+describe('plan and status', () => {
+  it('plan lists each action and changes nothing; status gives counts', async () => {
+    const fx = setup();
+    fx.write('src', 'new.txt', 'n');
+    fx.write('dst', 'theirs.txt', 't');
+    const plan = await fx.cli('plan', fx.src, fx.dst);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(plan.stdout, /upload +new\.txt +\(created\)/);
+    assert.match(plan.stdout, /download +theirs\.txt +\(created\)/);
+    assert.match(plan.stdout, /Would change: 1 to upload \(1 B\), 1 to download \(1 B\)\./);
+    assert.deepEqual(fx.files('dst'), { 'theirs.txt': 't' });
+    assert.equal(fs.existsSync(path.join(fx.src, '.sync_state')), true, 'the state folder may exist (lock) ...');
+    assert.equal(fs.readdirSync(path.join(fx.src, '.sync_state')).flatMap((d) => fs.readdirSync(path.join(fx.src, '.sync_state', d))).length, 0, '... but holds nothing');
+    const status = await fx.cli('status', fx.src, fx.dst, '--json');
+    assert.equal(status.code, 0);
+    assert.equal(status.json!.dryRun, true);
+    assert.equal(status.json!.counts.upload, 1);
+    assert.equal(status.json!.counts.download, 1);
+    assert.equal(status.json!.items, undefined, 'status gives counts, not the list');
+    const planJson = await fx.cli('plan', fx.src, fx.dst, '--json');
+    assert.deepEqual(planJson.json!.items.map((i: { action: string; path: string }) => [i.action, i.path]), [['copy', 'new.txt'], ['copy', 'theirs.txt']]);
+  });
+});
+
+describe('progress line', () => {
+  it('shows files, bytes, speed and ETA on one rewritten line', () => {
+    let out = '';
+    const line = new ProgressLine({ write: (t: string) => (out += t), columns: 120 });
+    line.handle({ type: 'totals', doneFiles: 3, totalFiles: 10, doneBytes: 3 * 1024 * 1024, totalBytes: 10 * 1024 * 1024, bytesPerSecond: 1024 * 1024, etaSeconds: 7 });
+    assert.match(out, /\r\x1b\[2KSyncing: 3\/10 files · 3\.0 MiB\/10\.0 MiB · 1\.0 MiB\/s · ETA 7s/);
+    line.clear();
+    assert.ok(out.endsWith('\r\x1b[2K'));
   });
 });

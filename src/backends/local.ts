@@ -18,12 +18,11 @@
 // signature to satisfy the Backend interface.
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError, SyncError, UnsafePathError } from '../core/errors';
-import { assertSafeRelativePath, parentOf, TEMP_PREFIX } from '../core/paths';
-import { kindOf, listLocalDir, ReadAccess, walkInWorker } from './localTree';
+import { assertSafeRelativePath, parentOf } from '../core/paths';
+import { kindOf, listLocalDir, ReadAccess, tempName, walkInWorker } from './localTree';
 import type { Backend, Entry, ListDirResult, TreeListing, TreeListingOptions, WriteOptions } from './types';
 
 const TRANSIENT_CODES = new Set(['EBUSY', 'EAGAIN', 'EMFILE', 'ENFILE', 'ETIMEDOUT']);
@@ -272,7 +271,7 @@ export class LocalBackend implements Backend {
       throw toStorageError('write', path, error);
     }
 
-    const tempPath = nodePath.join(parentAbs, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    const tempPath = nodePath.join(parentAbs, tempName());
     // Errors of the source stream and aborts pass through unchanged; errors of our own file
     // operations (including the temp file's write stream) are turned into StorageErrors.
     let passThrough = false;
@@ -387,7 +386,7 @@ export class LocalBackend implements Backend {
         if (code === 'EEXIST' || code === 'ENOTDIR') throw fail('write', path, 'a parent is a file, not a folder');
         throw error;
       }
-      tempPath = nodePath.join(parentAbs, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+      tempPath = nodePath.join(parentAbs, tempName());
       const fd = fs.openSync(tempPath, 'wx', oldMode ?? 0o666);
       try {
         if (oldMode !== undefined) fs.fchmodSync(fd, oldMode);

@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { IGNORE_FILE_NAME, IgnoreRules } from '../core/ignore';
-import { isEngineName, isSafeName } from '../core/paths';
+import { randomBytes } from 'node:crypto';
+import { TEMP_PREFIX, isEngineName, isSafeName } from '../core/paths';
 import type { Entry, ListDirResult, SkippedEntry, TreeListing, TreeListingOptions } from './types';
 
 const CAUSES: Readonly<Record<string, string>> = {
@@ -27,6 +28,34 @@ export function kindOf(st: fs.Stats): string {
   if (st.isFIFO()) return 'named pipe (not a regular file)';
   if (st.isBlockDevice() || st.isCharacterDevice()) return 'device (not a regular file)';
   return 'not a regular file or folder';
+}
+
+/** A temporary file name that tells which process wrote it: `.syncengine-tmp-<pid>-<random>`. */
+export function tempName(): string {
+  return `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+/** Left-over temporary files are removed only when older than this (and their writer is gone). */
+const STALE_TEMP_MS = 60_000;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'EPERM';
+  }
+}
+
+/**
+ * A temporary file left by a transfer that was killed: its writer process is gone and it is more
+ * than a minute old. Removing it frees space; it never held the only copy of anything.
+ */
+function isStaleTemp(name: string, absPath: string): boolean {
+  const m = /^(\d+)-/.exec(name.slice(TEMP_PREFIX.length));
+  if (!m || processAlive(Number(m[1]))) return false;
+  const st = fs.lstatSync(absPath, { throwIfNoEntry: false });
+  return st !== undefined && st.isFile() && Date.now() - st.mtimeMs > STALE_TEMP_MS;
 }
 
 /** Mode-bit approximation of access(R_OK [| X_OK]) for this process; confirmed with accessSync when it says no. */
@@ -57,20 +86,28 @@ export class ReadAccess {
   }
 }
 
+function prefixOf(absDir: string): string {
+  return absDir.endsWith(nodePath.sep) ? absDir : absDir + nodePath.sep;
+}
+
 /**
  * The regular files and folders directly in `dir` (relative to `root`). Symlinks, special files,
  * unsafe names and unreadable entries come back as skipped; engine-owned names are left out.
  * Errors listing `dir` itself are thrown as they come from Node.
  */
-export function listLocalDir(root: string, dir: string, access: ReadAccess): ListDirResult {
+export function listLocalDir(root: string, dir: string, access: ReadAccess, removeStaleTemp = false): ListDirResult {
   const absDir = dir === '' ? root : nodePath.join(root, dir);
   const dirents = fs.readdirSync(absDir, { withFileTypes: true });
   const entries: Entry[] = [];
   const skipped: SkippedEntry[] = [];
-  const prefix = absDir.endsWith(nodePath.sep) ? absDir : absDir + nodePath.sep;
+  const prefix = prefixOf(absDir);
   for (const dirent of dirents) {
     const name = dirent.name;
-    if (isEngineName(name)) continue; // engine-owned: never listed
+    if (isEngineName(name)) {
+      // Engine-owned: never listed. Temporary files of killed runs are cleaned up on the way.
+      if (removeStaleTemp && name.startsWith(TEMP_PREFIX) && isStaleTemp(name, prefixOf(absDir) + name)) fs.rmSync(prefixOf(absDir) + name, { force: true });
+      continue;
+    }
     const path = dir === '' ? name : `${dir}/${name}`;
     if (!isSafeName(name)) {
       skipped.push({ path, reason: 'unsafe name (control character or backslash)' });
@@ -123,7 +160,7 @@ export function walkLocalTree(root: string, options: TreeListingOptions): TreeLi
     const dir = pending.pop()!;
     let listing: ListDirResult;
     try {
-      listing = listLocalDir(root, dir, access);
+      listing = listLocalDir(root, dir, access, options.removeStaleTemp === true);
     } catch (error) {
       if (dir === '') return { ...result, error: { dir, code: errorCode(error), message: (error as Error).message } };
       // A folder that vanished or cannot be listed: reported, the rest of the walk goes on.
@@ -205,7 +242,7 @@ const WORKER_FILE = nodePath.join(__dirname, 'localTreeWorker.js');
 export function walkInWorker(request: TreeListingOptions & { root: string }): Promise<TreeListing & { error?: WalkError }> {
   if (!fs.existsSync(WORKER_FILE)) return Promise.resolve(walkLocalTree(request.root, request));
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_FILE, { workerData: { root: request.root, patterns: [...request.patterns], ignoreFiles: request.ignoreFiles } });
+    const worker = new Worker(WORKER_FILE, { workerData: { ...request, patterns: [...request.patterns] } });
     let settled = false;
     worker.once('message', (packed: PackedListing) => {
       settled = true;

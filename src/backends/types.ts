@@ -35,6 +35,8 @@ export interface TreeListingOptions {
    * Otherwise: apply these ignore files (folder → content), taken from the other side.
    */
   ignoreFiles: 'collect' | Readonly<Record<string, string>>;
+  /** Remove temporary files that killed transfers left behind (not during a dry run). */
+  removeStaleTemp?: boolean;
 }
 
 export interface TreeListing {

@@ -16,6 +16,7 @@ export interface CliArgs {
   transfers?: number;
   operations?: number;
   maxDelete?: number;
+  trashDays?: number;
   force: boolean;
   json: boolean;
   quiet: boolean;
@@ -41,6 +42,7 @@ Options:
   --transfers N        parallel transfers (default 8)
   --operations N       parallel other operations (default 16)
   --max-delete PCT     refuse to delete more than PCT% of a side's files (default 50)
+  --trash-days N       keep deleted and overwritten files this many days (default 30)
   --force              bypass the delete guards
   --json               print one JSON summary on stdout
   --quiet              no progress line
@@ -77,6 +79,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
         transfers: { type: 'string' },
         operations: { type: 'string' },
         'max-delete': { type: 'string' },
+        'trash-days': { type: 'string' },
         force: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         quiet: { type: 'boolean', default: false },
@@ -121,5 +124,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   if (transfers !== undefined) args.transfers = transfers;
   if (operations !== undefined) args.operations = operations;
   if (maxDelete !== undefined) args.maxDelete = Number(maxDelete);
+  const trashDays = positiveInt('trash-days', values['trash-days'], 0, 36500);
+  if (trashDays !== undefined) args.trashDays = trashDays;
   return { kind: 'run', args };
 }

@@ -117,6 +117,7 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
         ...(args.paths ? { scope: args.paths } : {}),
         limits: { ...(args.transfers ? { transfers: args.transfers } : {}), ...(args.operations ? { operations: args.operations } : {}) },
         ...(args.maxDelete !== undefined ? { maxDeletePercent: args.maxDelete } : {}),
+        ...(args.trashDays !== undefined ? { trashRetentionDays: args.trashDays } : {}),
         force: args.force,
         dryRun,
         controller,

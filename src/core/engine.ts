@@ -106,6 +106,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       const result = await scanTree(backends[side], {
         patterns,
         ignoreFiles,
+        removeStaleTemp: !request.dryRun,
         ...(scope ? { scope } : {}),
         concurrency: limits.operations,
         onProgress: (files) => emit({ type: 'scan-progress', side, files }),

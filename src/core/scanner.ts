@@ -15,6 +15,8 @@ export interface ScanOptions {
   patterns: readonly string[];
   /** 'collect': apply this side's `.syncignore` files as found; otherwise apply these (folder → content). */
   ignoreFiles: 'collect' | Readonly<Record<string, string>>;
+  /** Remove temporary files that killed transfers left behind (stores that can tell). */
+  removeStaleTemp?: boolean;
   /** Only these paths (files or folders) and what is below them; undefined: the whole tree. */
   scope?: readonly string[];
   /** How many folders are listed at once (remote stores gain from more). */
@@ -51,7 +53,7 @@ async function readText(backend: Backend, path: string): Promise<string> {
 export async function scanTree(backend: Backend, options: ScanOptions): Promise<ScanResult> {
   if (backend.listTree && !options.scope) {
     if (options.signal?.aborted) throw new CancelledError();
-    const listing = await backend.listTree({ patterns: options.patterns, ignoreFiles: options.ignoreFiles });
+    const listing = await backend.listTree({ patterns: options.patterns, ignoreFiles: options.ignoreFiles, removeStaleTemp: options.removeStaleTemp === true });
     const tree: Tree = { files: new Map(), dirs: new Set(listing.dirs) };
     for (const entry of listing.files) tree.files.set(entry.path, entry);
     options.onProgress?.(tree.files.size);

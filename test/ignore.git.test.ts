@@ -111,9 +111,10 @@ function makeTree(rnd: Random): Tree {
 /** A literal pattern for a name, usually escaped where needed, sometimes deliberately not. */
 function literal(rnd: Random, name: string): string {
   if (rnd.chance(0.15)) return name;
-  let out = name.replace(/[\\*?[\]]/g, (c) => `\\${c}`);
+  // Escape what needs it, and now and then an ordinary character too (`\a` is just `a`).
+  let out = name.replace(/[\\*?[\]]|./gu, (c) => (/[\\*?[\]]/.test(c) || rnd.chance(0.04) ? `\\${c}` : c));
   if (out.startsWith('#') || out.startsWith('!')) out = `\\${out}`;
-  if (out.endsWith(' ')) out = `${out.slice(0, -1)}\\ `;
+  if (out.endsWith(' ') && !out.endsWith('\\ ')) out = `${out.slice(0, -1)}\\ `;
   return out;
 }
 

@@ -148,7 +148,7 @@ interface WalkError {
   message: string;
 }
 
-export function walkLocalTree(root: string, options: TreeListingOptions): TreeListing & { error?: WalkError } {
+export function walkLocalTree(root: string, options: TreeListingOptions, onProgress?: (files: number) => void): TreeListing & { error?: WalkError } {
   const rules = new IgnoreRules(options.patterns);
   const collect = options.ignoreFiles === 'collect';
   const ignoreFiles: Record<string, string> = collect ? {} : { ...(options.ignoreFiles as Record<string, string>) };
@@ -184,11 +184,14 @@ export function walkLocalTree(root: string, options: TreeListingOptions): TreeLi
         pending.push(entry.path);
       } else {
         result.files.push(entry);
+        if (onProgress && result.files.length % PROGRESS_EVERY === 0) onProgress(result.files.length);
       }
     }
   }
   return result;
 }
+
+const PROGRESS_EVERY = 2000;
 
 /** The worker's answer, packed so that tens of thousands of entries cross threads cheaply. */
 interface PackedListing {
@@ -240,13 +243,18 @@ const WORKER_FILE = nodePath.join(__dirname, 'localTreeWorker.js');
 
 /** Walk in a worker thread; falls back to this thread where no worker can be started. */
 export function walkInWorker(request: TreeListingOptions & { root: string }): Promise<TreeListing & { error?: WalkError }> {
-  if (!fs.existsSync(WORKER_FILE)) return Promise.resolve(walkLocalTree(request.root, request));
+  const { onProgress, ...data } = request;
+  if (!fs.existsSync(WORKER_FILE)) return Promise.resolve(walkLocalTree(request.root, data, onProgress));
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_FILE, { workerData: { ...request, patterns: [...request.patterns] } });
+    const worker = new Worker(WORKER_FILE, { workerData: { ...data, patterns: [...data.patterns] } });
     let settled = false;
-    worker.once('message', (packed: PackedListing) => {
+    worker.on('message', (message: PackedListing | { progress: number }) => {
+      if ('progress' in message) {
+        onProgress?.(message.progress);
+        return;
+      }
       settled = true;
-      resolve(unpackListing(packed));
+      resolve(unpackListing(message));
     });
     worker.once('error', (error) => {
       if (!settled) reject(error);

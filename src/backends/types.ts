@@ -37,6 +37,8 @@ export interface TreeListingOptions {
   ignoreFiles: 'collect' | Readonly<Record<string, string>>;
   /** Remove temporary files that killed transfers left behind (not during a dry run). */
   removeStaleTemp?: boolean;
+  /** Called now and then with the number of files found so far. */
+  onProgress?: (files: number) => void;
 }
 
 export interface TreeListing {

@@ -53,7 +53,12 @@ async function readText(backend: Backend, path: string): Promise<string> {
 export async function scanTree(backend: Backend, options: ScanOptions): Promise<ScanResult> {
   if (backend.listTree && !options.scope) {
     if (options.signal?.aborted) throw new CancelledError();
-    const listing = await backend.listTree({ patterns: options.patterns, ignoreFiles: options.ignoreFiles, removeStaleTemp: options.removeStaleTemp === true });
+    const listing = await backend.listTree({
+      patterns: options.patterns,
+      ignoreFiles: options.ignoreFiles,
+      removeStaleTemp: options.removeStaleTemp === true,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
     const tree: Tree = { files: new Map(), dirs: new Set(listing.dirs) };
     for (const entry of listing.files) tree.files.set(entry.path, entry);
     options.onProgress?.(tree.files.size);

@@ -3,10 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# git is the reference for the ignore-rule tests.
-if ! command -v git >/dev/null 2>&1; then
-  apt-get update -qq && apt-get install -y -qq git >/dev/null
-fi
+bash scripts/install-test-deps.sh
 
 npm ci --no-audit --no-fund --loglevel=error
 npm test

@@ -22,6 +22,15 @@ export interface CliArgs {
   quiet: boolean;
   /** Only these paths (relative to both roots). */
   paths?: string[];
+  keyFile?: string;
+  knownHosts?: string;
+  acceptHostKey?: string;
+  ftpsImplicit: boolean;
+  allowUntrustedCert: boolean;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3PathStyle: boolean;
+  connections?: number;
 }
 
 export const USAGE = `Usage:
@@ -29,6 +38,10 @@ export const USAGE = `Usage:
   syncengine plan <source> <destination> [options]    dry run: print the plan, change nothing
   syncengine status <source> <destination> [options]  what would change, in counts
   syncengine clear <source> <destination> [options]   forget the sync state: the next run compares everything
+
+Targets: a folder path, sftp://[user@]host[:port]/path (/~/path: from the login folder),
+  ftp://[user@]host[:port]/path, ftps://…, s3://bucket[/prefix]. Passwords and key passphrases come
+  from SYNCENGINE_PASSWORD / SYNCENGINE_PASSPHRASE or a prompt; S3 keys from the AWS environment.
 
 Options:
   --mode two-way|source-to-destination|source-backup|destination-to-source|destination-backup
@@ -44,6 +57,13 @@ Options:
   --max-delete PCT     refuse to delete more than PCT% of a side's files (default 50)
   --trash-days N       keep deleted and overwritten files this many days (default 30)
   --force              bypass the delete guards
+  --key FILE           private key for SFTP (default: ssh-agent, ~/.ssh/config, ~/.ssh/id_*)
+  --known-hosts FILE   known_hosts to check SFTP host keys against (default ~/.ssh/known_hosts)
+  --accept-host-key SHA256:…   trust this host key fingerprint for a host not in known_hosts
+  --ftps-implicit      FTPS with implicit TLS (default: explicit AUTH TLS)
+  --allow-untrusted-cert   accept an FTPS certificate that does not verify (self-signed)
+  --s3-endpoint URL    S3-compatible endpoint   --s3-region R   --s3-path-style
+  --connections N      parallel connections to a remote server
   --json               print one JSON summary on stdout
   --quiet              no progress line
   -h, --help           this help
@@ -80,6 +100,16 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
         operations: { type: 'string' },
         'max-delete': { type: 'string' },
         'trash-days': { type: 'string' },
+        key: { type: 'string' },
+        'known-hosts': { type: 'string' },
+        'accept-host-key': { type: 'string' },
+        'ftps-implicit': { type: 'boolean', default: false },
+        'allow-untrusted-cert': { type: 'boolean', default: false },
+        's3-endpoint': { type: 'string' },
+        's3-region': { type: 'string' },
+        's3-path-style': { type: 'boolean', default: false },
+        connections: { type: 'string' },
+        password: { type: 'string' },
         force: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         quiet: { type: 'boolean', default: false },
@@ -115,7 +145,26 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     force: values.force,
     json: values.json,
     quiet: values.quiet,
+    ftpsImplicit: values['ftps-implicit'],
+    allowUntrustedCert: values['allow-untrusted-cert'],
+    s3PathStyle: values['s3-path-style'],
   };
+  if (values.password !== undefined) {
+    throw new UsageError('Passwords are not taken on the command line (they would end up in shell history and process lists). Set SYNCENGINE_PASSWORD or answer the prompt.');
+  }
+  if (values.key !== undefined) args.keyFile = values.key;
+  if (values['known-hosts'] !== undefined) args.knownHosts = values['known-hosts'];
+  if (values['accept-host-key'] !== undefined) {
+    if (!/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(values['accept-host-key'])) throw new UsageError(`--accept-host-key takes a fingerprint like SHA256:… (43 base64 characters), as ssh-keygen -lf prints it`);
+    args.acceptHostKey = values['accept-host-key'];
+  }
+  if (values['s3-endpoint'] !== undefined) {
+    if (!/^https?:\/\/[^/]/.test(values['s3-endpoint'])) throw new UsageError(`--s3-endpoint must be an http:// or https:// URL, not "${values['s3-endpoint']}"`);
+    args.s3Endpoint = values['s3-endpoint'];
+  }
+  if (values['s3-region'] !== undefined) args.s3Region = values['s3-region'];
+  const connections = positiveInt('connections', values.connections, 1, 64);
+  if (connections !== undefined) args.connections = connections;
   if (values['state-dir'] !== undefined) args.stateDir = values['state-dir'];
   if (values['ignore-file'] !== undefined) args.ignoreFile = values['ignore-file'];
   if (values.path !== undefined) args.paths = values.path;

@@ -1,14 +1,16 @@
 // The `syncengine` command: a thin shell over the engine.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LocalBackend } from '../backends/local';
+import * as os from 'node:os';
+import { openBackend, type ConnectOptions } from '../backends/registry';
 import type { Backend } from '../backends/types';
 import { parseTarget } from '../config/target';
 import { SyncController } from '../core/control';
 import { runSync, type SyncResult } from '../core/engine';
-import { GuardError, LockedError, SyncError, UsageError, errorMessage } from '../core/errors';
+import { GuardError, SyncError, UsageError, errorMessage } from '../core/errors';
 import { StateStore, pairId } from '../core/state';
 import { parseCommandLine, USAGE, type CliArgs } from './args';
+import { promptOnTerminal } from './prompt';
 import { ProgressLine, describeItem, humanSummary, jsonSummary } from './output';
 
 declare const SYNCENGINE_VERSION: string | undefined;
@@ -33,28 +35,66 @@ interface Pair {
   stateDir: string;
 }
 
-/** Resolve both targets and the state folder; refuse a missing source or a missing known destination. */
-function openPair(args: CliArgs): Pair {
+/** Where the state of a pair lives when the source is not a local folder. */
+function defaultStateRoot(): string {
+  const base = process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+  return path.join(base, 'syncengine');
+}
+
+function connectOptions(args: CliArgs, io: CliIO): ConnectOptions {
+  const options: ConnectOptions = {
+    prompt: promptOnTerminal,
+    warn: (message) => io.stderr.write(`syncengine: warning: ${message}\n`),
+  };
+  // Secrets come from the environment or a prompt, never from the command line.
+  if (process.env.SYNCENGINE_PASSWORD) options.password = process.env.SYNCENGINE_PASSWORD;
+  if (process.env.SYNCENGINE_PASSPHRASE) options.passphrase = process.env.SYNCENGINE_PASSPHRASE;
+  if (args.keyFile) options.keyFile = path.resolve(args.keyFile);
+  if (args.knownHosts) options.knownHostsFile = path.resolve(args.knownHosts);
+  if (args.acceptHostKey) options.acceptHostKey = args.acceptHostKey;
+  if (args.ftpsImplicit) options.ftpsImplicit = true;
+  if (args.allowUntrustedCert) options.allowUntrustedCertificate = true;
+  if (args.s3Endpoint) options.s3Endpoint = args.s3Endpoint;
+  if (args.s3Region) options.s3Region = args.s3Region;
+  if (args.s3PathStyle) options.s3PathStyle = true;
+  if (args.connections) options.connections = args.connections;
+  return options;
+}
+
+/** Check both targets, connect, and find the state folder; refuse a missing source or a missing known destination. */
+async function openPair(args: CliArgs, io: CliIO): Promise<Pair> {
   const source = parseTarget(args.source, 'source');
   const destination = parseTarget(args.destination, 'destination');
   const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
-  if (!isDir(source.path)) throw new UsageError(`The source folder ${source.path} does not exist (or is not a folder)`);
-  if (source.path === destination.path) throw new UsageError('The source and the destination are the same folder');
-  const inside = (a: string, b: string) => a.startsWith(b.endsWith(path.sep) ? b : b + path.sep);
-  if (inside(destination.path, source.path) || inside(source.path, destination.path)) {
-    throw new UsageError('The source and the destination must not be inside one another');
+  if (source.kind === 'local' && !isDir(source.path)) throw new UsageError(`The source folder ${source.path} does not exist (or is not a folder)`);
+  if (source.kind === 'local' && destination.kind === 'local') {
+    if (source.path === destination.path) throw new UsageError('The source and the destination are the same folder');
+    const inside = (a: string, b: string) => a.startsWith(b.endsWith(path.sep) ? b : b + path.sep);
+    if (inside(destination.path, source.path) || inside(source.path, destination.path)) {
+      throw new UsageError('The source and the destination must not be inside one another');
+    }
   }
-  const sourceBackend = new LocalBackend(source.path);
-  const destinationBackend = new LocalBackend(destination.path);
-  const stateRoot = args.stateDir ? path.resolve(args.stateDir) : path.join(source.path, '.sync_state');
+  const options = connectOptions(args, io);
+  const sourceBackend = await openBackend(source, options);
+  let destinationBackend: Backend;
+  try {
+    destinationBackend = await openBackend(destination, options);
+  } catch (error) {
+    await sourceBackend.close().catch(() => undefined);
+    throw error;
+  }
+  const stateRoot = args.stateDir ? path.resolve(args.stateDir) : source.kind === 'local' ? path.join(source.path, '.sync_state') : defaultStateRoot();
   const stateDir = path.join(stateRoot, pairId(sourceBackend.id, destinationBackend.id));
-  if (!isDir(destination.path)) {
-    const hasState = fs.existsSync(path.join(stateDir, 'base.json')) || fs.existsSync(path.join(stateDir, 'journal.log'));
+  const hasState = fs.existsSync(path.join(stateDir, 'base.json')) || fs.existsSync(path.join(stateDir, 'journal.log'));
+  if (destination.kind === 'local' && !isDir(destination.path)) {
     if (hasState) {
+      await Promise.all([sourceBackend.close(), destinationBackend.close()]);
       throw new UsageError(`The destination folder ${destination.path} does not exist, although this pair was synced before. If it moved, give its new path; to start over, run "syncengine clear".`);
     }
-    if (args.command === 'sync') fs.mkdirSync(destination.path, { recursive: true });
   }
+  // A first sync creates the destination folder; later ones expect it (a missing one is an error
+  // from the listing, and the empty-side guard stands behind that).
+  if (!hasState && args.command === 'sync') await destinationBackend.mkdir('');
   return { source: sourceBackend, destination: destinationBackend, stateDir };
 }
 
@@ -89,7 +129,20 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
       return EXIT.ok;
     }
     args = parsed.args;
-    const pair = openPair(args);
+    const pair = await openPair(args, io);
+    try {
+      return await runCommand(args, pair, io);
+    } finally {
+      await Promise.all([pair.source.close(), pair.destination.close()]).catch(() => undefined);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) return fail(EXIT.usage, error);
+    if (error instanceof GuardError) return fail(EXIT.guard, error);
+    return fail(EXIT.error, error);
+  }
+}
+
+async function runCommand(args: CliArgs, pair: Pair, io: CliIO): Promise<number> {
     if (args.command === 'clear') {
       new StateStore(pair.stateDir, { source: pair.source.id, destination: pair.destination.id }).clear();
       if (args.json) io.stdout.write(JSON.stringify({ command: 'clear', stateDir: pair.stateDir, exitCode: 0 }) + '\n');
@@ -139,12 +192,6 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
       io.stdout.write(humanSummary(result, dryRun) + '\n');
     }
     return code;
-  } catch (error) {
-    if (error instanceof UsageError) return fail(EXIT.usage, error);
-    if (error instanceof GuardError) return fail(EXIT.guard, error);
-    if (error instanceof LockedError) return fail(EXIT.error, error);
-    return fail(EXIT.error, error);
-  }
 }
 
 if (require.main === module || process.env.SYNCENGINE_FORCE_MAIN) {

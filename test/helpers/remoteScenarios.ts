@@ -1,0 +1,132 @@
+// The engine's scenario tests, two-way between a local folder and a remote backend: every row of
+// the three-way table, a rename (replayed as a move, nothing re-uploaded), keep-both, and
+// convergence. Each remote backend's test file calls runRemoteScenarios with its own store.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { LocalBackend } from '../../src/backends/local';
+import type { Backend } from '../../src/backends/types';
+import { runSync, type SyncRequest } from '../../src/core/engine';
+import { EXPECTED, ROWS, T0 } from './table';
+
+export interface RemoteFixture {
+  /** A backend on a fresh, empty remote folder. */
+  backend: Backend;
+  cleanup: () => Promise<void>;
+}
+
+export interface RemoteScenarioOptions {
+  /** The store keeps mtimes only to this precision (ms); the tests' mtimes are whole seconds anyway. */
+  timeoutMs?: number;
+}
+
+async function readRemote(backend: Backend, p: string): Promise<string | undefined> {
+  if (!(await backend.stat(p))) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const c of await backend.read(p)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function writeRemote(backend: Backend, p: string, content: string, mtimeMs: number): Promise<void> {
+  await backend.write(p, Readable.from([Buffer.from(content)]), { mtimeMs });
+}
+
+export function runRemoteScenarios(name: string, makeRemote: () => Promise<RemoteFixture>, options: RemoteScenarioOptions = {}): void {
+  const timeout = options.timeoutMs ?? 60_000;
+  const withPair = async (body: (ctx: { local: string; remote: Backend; sync: (extra?: Partial<SyncRequest>) => ReturnType<typeof runSync> }) => Promise<void>) => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'syncengine-remote-scenario-'));
+    const local = path.join(root, 'local');
+    fs.mkdirSync(local);
+    const { backend, cleanup } = await makeRemote();
+    try {
+      const sync = (extra: Partial<SyncRequest> = {}) =>
+        runSync({ source: new LocalBackend(local), destination: backend, stateDir: path.join(root, 'state'), ...extra });
+      await body({ local, remote: backend, sync });
+    } finally {
+      await backend.close().catch(() => undefined);
+      await cleanup();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  };
+
+  describe(`${name}: engine scenarios two-way with a local folder`, () => {
+    for (const [row, [base, source, destination]] of Object.entries(ROWS)) {
+      it(row, { timeout }, async () => {
+        await withPair(async ({ local, remote, sync }) => {
+          const content = (e: { hash?: string }) => e.hash!.slice(2, -1);
+          const writeLocal = (p: string, c: string, mtimeMs: number) => {
+            fs.writeFileSync(path.join(local, p), c);
+            fs.utimesSync(path.join(local, p), new Date(), new Date(mtimeMs));
+          };
+          writeLocal('bystander', 'b', T0);
+          if (base) {
+            writeLocal('f', content(base), T0);
+            const first = await sync();
+            assert.deepEqual(first.stats.errors, []);
+          } else {
+            await sync();
+          }
+          if (!source) fs.rmSync(path.join(local, 'f'), { force: true });
+          else if (!base || content(source) !== content(base)) writeLocal('f', content(source), source.mtimeMs);
+          if (!destination) await remote.deleteFile('f');
+          else if (!base || content(destination) !== content(base)) await writeRemote(remote, 'f', content(destination), destination.mtimeMs);
+          const before = { src: fs.existsSync(path.join(local, 'f')) ? fs.readFileSync(path.join(local, 'f'), 'utf8') : undefined, dst: await readRemote(remote, 'f') };
+          const result = await sync({ options: { conflict: 'manual' } });
+          assert.deepEqual(result.stats.errors, []);
+          const after = { src: fs.existsSync(path.join(local, 'f')) ? fs.readFileSync(path.join(local, 'f'), 'utf8') : undefined, dst: await readRemote(remote, 'f') };
+          const expected = EXPECTED['two-way'][row]!;
+          const wanted =
+            expected === 'upload' ? { src: before.src, dst: before.src }
+            : expected === 'download' ? { src: before.dst, dst: before.dst }
+            : expected === 'delete-destination' ? { src: before.src, dst: undefined }
+            : expected === 'delete-source' ? { src: undefined, dst: before.dst }
+            : before;
+          assert.deepEqual(after, wanted, `${row}: expected ${expected}`);
+          const again = await sync({ options: { conflict: 'manual' } });
+          const c = again.plan.counts;
+          assert.equal(c.upload + c.download + c.deleteSource + c.deleteDestination + c.record, 0, 'converged');
+        });
+      });
+    }
+
+    it('a local rename is replayed as a move on the remote: nothing re-uploaded', { timeout }, async () => {
+      await withPair(async ({ local, remote, sync }) => {
+        fs.mkdirSync(path.join(local, 'docs'));
+        fs.writeFileSync(path.join(local, 'docs', 'report.txt'), 'r'.repeat(50_000));
+        fs.writeFileSync(path.join(local, 'keep.txt'), 'k');
+        await sync();
+        fs.renameSync(path.join(local, 'docs', 'report.txt'), path.join(local, 'docs', 'final report é.txt'));
+        const result = await sync();
+        assert.deepEqual(result.stats.errors, []);
+        assert.equal(result.stats.uploaded, 0);
+        assert.equal(result.stats.renamedDestination, 1);
+        assert.equal(await readRemote(remote, 'docs/report.txt'), undefined);
+        assert.equal(await readRemote(remote, 'docs/final report é.txt'), 'r'.repeat(50_000));
+      });
+    });
+
+    it('a remote edit comes down; keep-both keeps both versions of a conflict on both sides', { timeout }, async () => {
+      await withPair(async ({ local, remote, sync }) => {
+        fs.writeFileSync(path.join(local, 'a.txt'), 'v1');
+        fs.writeFileSync(path.join(local, 'keep.txt'), 'k');
+        await sync();
+        await writeRemote(remote, 'a.txt', 'remote edit', Date.now() + 60_000);
+        const down = await sync();
+        assert.equal(down.stats.downloaded, 1);
+        assert.equal(fs.readFileSync(path.join(local, 'a.txt'), 'utf8'), 'remote edit');
+        fs.writeFileSync(path.join(local, 'a.txt'), 'local side');
+        await writeRemote(remote, 'a.txt', 'remote side!', Date.now() + 120_000);
+        const result = await sync({ options: { conflict: 'keep-both' } });
+        assert.deepEqual(result.stats.errors, []);
+        const names = fs.readdirSync(local).filter((n) => !n.startsWith('.sync'));
+        const copy = names.find((n) => n.startsWith('a.conflict-source-'));
+        assert.ok(copy, names.join(', '));
+        assert.equal(fs.readFileSync(path.join(local, 'a.txt'), 'utf8'), 'remote side!');
+        assert.equal(await readRemote(remote, copy!), 'local side');
+      });
+    });
+  });
+}

@@ -22,40 +22,9 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError, SyncError, UnsafePathError } from '../core/errors';
 import { assertSafeRelativePath, parentOf } from '../core/paths';
+import { CAUSES, errorCode, TRANSIENT_CODES } from './fsErrors';
 import { kindOf, listLocalDir, ReadAccess, tempName, walkInWorker } from './localTree';
 import type { Backend, Entry, ListDirResult, TreeListing, TreeListingOptions, WriteOptions } from './types';
-
-const TRANSIENT_CODES = new Set(['EBUSY', 'EAGAIN', 'EMFILE', 'ENFILE', 'ETIMEDOUT']);
-
-const CAUSES: Readonly<Record<string, string>> = {
-  ENOSPC: 'disk full',
-  EDQUOT: 'disk quota exceeded',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EROFS: 'read-only file system',
-  ENOENT: 'no such file or folder',
-  ENOTDIR: 'a parent is a file, not a folder',
-  EISDIR: 'it is a folder',
-  EEXIST: 'something already exists there',
-  ENOTEMPTY: 'folder is not empty',
-  ELOOP: 'too many levels of symbolic links',
-  ENAMETOOLONG: 'name too long',
-  EXDEV: 'crosses a file-system boundary',
-  EIO: 'input/output error',
-  EBUSY: 'resource busy',
-  EAGAIN: 'resource temporarily unavailable',
-  EMFILE: 'too many open files',
-  ENFILE: 'too many open files in the system',
-  ETIMEDOUT: 'timed out',
-  EINVAL: 'invalid argument',
-  EFBIG: 'file too large',
-  EMLINK: 'too many links',
-};
-
-function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
 
 function isAbortError(error: unknown): boolean {
   return (error as { name?: unknown } | null)?.name === 'AbortError';
@@ -222,7 +191,8 @@ export class LocalBackend implements Backend {
     return st === undefined ? undefined : toEntry(path, st);
   }
 
-  async read(path: string, signal?: AbortSignal): Promise<Readable> {
+  /** Open a regular file for reading: never through a symlink, never hanging on a FIFO. Returns the fd. */
+  private openForRead(path: string, signal?: AbortSignal): { fd: number; absPath: string } {
     const absPath = this.checked(path);
     signal?.throwIfAborted();
     let fd: number;
@@ -240,7 +210,24 @@ export class LocalBackend implements Backend {
       fs.closeSync(fd);
       throw toStorageError('read', path, error);
     }
+    return { fd, absPath };
+  }
+
+  async read(path: string, signal?: AbortSignal): Promise<Readable> {
+    const { fd, absPath } = this.openForRead(path, signal);
     return fs.createReadStream(absPath, { fd, signal, autoClose: true });
+  }
+
+  /** The whole of a small file, read in one go (cheaper than a stream for the many small files of a tree). */
+  async readFile(path: string, signal?: AbortSignal): Promise<Buffer> {
+    const { fd } = this.openForRead(path, signal);
+    try {
+      return fs.readFileSync(fd);
+    } catch (error) {
+      throw toStorageError('read', path, error);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   async write(path: string, content: Readable | Buffer, options: WriteOptions = {}): Promise<Entry> {
@@ -343,28 +330,6 @@ export class LocalBackend implements Backend {
     const entry = st === undefined ? undefined : toEntry(path, st);
     if (entry === undefined) throw fail('write', path, 'the file vanished right after it was written');
     return entry;
-  }
-
-  /** The whole of a small file, read in one go (cheaper than a stream for the many small files of a tree). */
-  async readFile(path: string, signal?: AbortSignal): Promise<Buffer> {
-    const absPath = this.checked(path);
-    signal?.throwIfAborted();
-    let fd: number;
-    try {
-      fd = fs.openSync(absPath, fs.constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-    } catch (error) {
-      if (errorCode(error) === 'ELOOP') throw fail('read', path, 'it is a symbolic link (not followed)');
-      throw toStorageError('read', path, error);
-    }
-    try {
-      const st = fs.fstatSync(fd);
-      if (!st.isFile()) throw fail('read', path, st.isDirectory() ? 'it is a folder' : kindOf(st));
-      return fs.readFileSync(fd);
-    } catch (error) {
-      throw toStorageError('read', path, error);
-    } finally {
-      fs.closeSync(fd);
-    }
   }
 
   /** The atomic write of an in-memory buffer: the same steps as a stream write, done synchronously. */

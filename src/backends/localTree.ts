@@ -7,20 +7,8 @@ import { Worker } from 'node:worker_threads';
 import { IGNORE_FILE_NAME, IgnoreRules } from '../core/ignore';
 import { randomBytes } from 'node:crypto';
 import { TEMP_PREFIX, isEngineName, isSafeName } from '../core/paths';
+import { CAUSES, errorCode } from './fsErrors';
 import type { Entry, ListDirResult, SkippedEntry, TreeListing, TreeListingOptions } from './types';
-
-const CAUSES: Readonly<Record<string, string>> = {
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EIO: 'input/output error',
-  ELOOP: 'too many levels of symbolic links',
-  ENAMETOOLONG: 'name too long',
-};
-
-function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
 
 export function kindOf(st: fs.Stats): string {
   if (st.isSymbolicLink()) return 'symbolic link (not followed)';

@@ -77,6 +77,8 @@ export class LocalBackend implements Backend {
 
   private rootReal: string | undefined;
   private readonly verifiedDirs = new Set<string>();
+  /** Folders this backend made sure exist (forgotten when it moves or removes folders). */
+  private readonly createdDirs = new Set<string>();
 
   constructor(root: string, options: { durable?: boolean } = {}) {
     this.durable = options.durable ?? false;
@@ -138,7 +140,7 @@ export class LocalBackend implements Backend {
 
   /** Forget the verified folders at or below `dir` (it is being moved or removed). */
   private forgetVerified(dir: string): void {
-    for (const d of this.verifiedDirs) if (d === dir || d.startsWith(`${dir}/`)) this.verifiedDirs.delete(d);
+    for (const set of [this.verifiedDirs, this.createdDirs]) for (const d of set) if (d === dir || d.startsWith(`${dir}/`)) set.delete(d);
   }
 
   /** Validates a path argument and checks its parent folder; returns the absolute path. */
@@ -339,28 +341,25 @@ export class LocalBackend implements Backend {
     if (path === '') throw fail('write', path, 'it is the root folder');
     signal?.throwIfAborted();
     let tempPath: string | undefined;
+    let written: fs.Stats;
     try {
       const old = this.lstat('write', path, absPath);
       if (old?.isDirectory()) throw fail('write', path, 'a folder is in the way');
       const oldMode = old?.isFile() ? old.mode & 0o777 : undefined;
       const parentAbs = nodePath.dirname(absPath);
-      try {
-        fs.mkdirSync(parentAbs, { recursive: true });
-      } catch (error) {
-        const code = errorCode(error);
-        if (code === 'EEXIST' || code === 'ENOTDIR') throw fail('write', path, 'a parent is a file, not a folder');
-        throw error;
-      }
+      this.ensureFolder(path, parentAbs);
       tempPath = nodePath.join(parentAbs, tempName());
       const fd = fs.openSync(tempPath, 'wx', oldMode ?? 0o666);
       try {
         if (oldMode !== undefined) fs.fchmodSync(fd, oldMode);
         for (let offset = 0; offset < data.length; ) offset += fs.writeSync(fd, data, offset, data.length - offset);
         if (this.durable) fs.fsyncSync(fd);
+        // Through the descriptor: no more path look-ups, and the stat describes exactly what we wrote.
+        if (mtimeMs !== undefined) fs.futimesSync(fd, Date.now() / 1000, (mtimeMs + 0.5) / 1000); // +0.5: see write
+        written = fs.fstatSync(fd);
       } finally {
         fs.closeSync(fd);
       }
-      if (mtimeMs !== undefined) fs.utimesSync(tempPath, Date.now() / 1000, (mtimeMs + 0.5) / 1000); // +0.5: see write
       fs.renameSync(tempPath, absPath);
       tempPath = undefined;
       onBytes?.(data.length);
@@ -374,12 +373,23 @@ export class LocalBackend implements Backend {
       }
       throw toStorageError('write', path, error);
     }
-    const st = this.lstat('write', path, absPath);
-    if (st === undefined) throw fail('write', path, 'the file vanished right after it was written');
-    const entry = toEntry(path, st);
-    if (entry === undefined) throw fail('write', path, 'the file vanished right after it was written');
-    return entry;
+    return toEntry(path, written)!;
   }
+
+  /** mkdir -p of a file's folder, remembered: a sync writes many files into the same few folders. */
+  private ensureFolder(path: string, parentAbs: string): void {
+    const dir = parentOf(path);
+    if (this.createdDirs.has(dir)) return;
+    try {
+      fs.mkdirSync(parentAbs, { recursive: true });
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'EEXIST' || code === 'ENOTDIR') throw fail('write', path, 'a parent is a file, not a folder');
+      throw error;
+    }
+    this.createdDirs.add(dir);
+  }
+
 
   async deleteFile(path: string): Promise<void> {
     const absPath = this.checked(path);

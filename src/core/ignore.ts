@@ -1,7 +1,8 @@
 // Ignore rules with git's semantics (gitignore(5), as `git check-ignore` implements them).
 //
-// Pattern matching within one ignore file is done by the `ignore` package. Everything around it is
-// done here, the way git's dir.c does it:
+// Matching a path against one pattern is done by the `ignore` package (or, for the plainest shapes,
+// by a string comparison: see "Speed" below). Everything around it is done here, the way git's
+// dir.c does it:
 //   - each `.syncignore` holds patterns relative to its own folder; for a path, the deepest file
 //     with a matching pattern decides, then shallower ones, then the root config patterns (git's
 //     .git/info/exclude); within one file the last matching pattern wins;
@@ -30,7 +31,7 @@
 // these too); any other line asks the package only when a literal part of it occurs in the path.
 // The list of files that apply to a folder's entries is computed once per folder.
 import ignore from 'ignore';
-import { isEngineName, joinPath, parentOf } from './paths';
+import { ENGINE_PREFIXES, isEngineName, joinPath, parentOf } from './paths';
 
 export const IGNORE_FILE_NAME = '.syncignore';
 
@@ -275,12 +276,37 @@ function splitLines(content: string): string[] {
   return content.split('\n').map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
 }
 
-/** One line, compiled. */
+/** How a compiled line is matched: a string comparison, or the package behind cheap literal checks. */
+const EXACT = 0;
+const ENDS_WITH = 1;
+const STARTS_WITH = 2;
+const PACKAGE = 3;
+
+/** One line, compiled. Plain data with one shape, so that the matching loop stays monomorphic. */
 interface Rule {
   readonly negative: boolean;
-  /** Whether `matches` takes the last segment of the path rather than the path relative to the file's folder. */
+  /** Whether it is matched against the last segment of the path rather than the path relative to the file's folder. */
   readonly basename: boolean;
-  readonly matches: (subject: string) => boolean;
+  readonly kind: typeof EXACT | typeof ENDS_WITH | typeof STARTS_WITH | typeof PACKAGE;
+  /** EXACT, ENDS_WITH, STARTS_WITH: the literal text; PACKAGE: literal text every match contains. */
+  readonly text: string;
+  /** PACKAGE: literal text every match starts and ends with. */
+  readonly prefix: string;
+  readonly suffix: string;
+  readonly inPackage: ((subject: string) => boolean) | null;
+}
+
+function ruleMatches(rule: Rule, subject: string): boolean {
+  switch (rule.kind) {
+    case EXACT:
+      return subject === rule.text;
+    case ENDS_WITH:
+      return subject.endsWith(rule.text);
+    case STARTS_WITH:
+      return subject.startsWith(rule.text);
+    default:
+      return subject.endsWith(rule.suffix) && subject.startsWith(rule.prefix) && subject.includes(rule.text) && rule.inPackage!(subject);
+  }
 }
 
 /** One ignore file (or the config patterns), compiled: its rules, last first. */
@@ -330,43 +356,46 @@ function compileRule(line: ParsedLine): Rule {
       .slice(from, to)
       .map((tok) => (tok.t === 'lit' ? tok.c : '/'))
       .join('');
+  const plain = (kind: Rule['kind'], literal: string): Rule => ({ negative, basename, kind, text: literal, prefix: '', suffix: '', inPackage: null });
   const n = tokens.length;
   const first = tokens[0]!;
   const last = tokens[n - 1]!;
-  let matches: ((subject: string) => boolean) | undefined;
-  if (allLiteral(0, n)) {
-    const literal = text(0, n); // `name`, or a path `a/b`
-    matches = (subject) => subject === literal;
-  } else if (basename && first.t === 'star' && allLiteral(1, n)) {
-    const suffix = text(1, n); // `*.log`
-    matches = (subject) => subject.endsWith(suffix);
-  } else if (basename && last.t === 'star' && allLiteral(0, n - 1)) {
-    const prefix = text(0, n - 1); // `name*`
-    matches = (subject) => subject.startsWith(prefix);
-  } else if (!basename && n >= 3 && last.t === 'star' && last.n >= 2 && tokens[n - 2]!.t === 'slash' && allLiteral(0, n - 1)) {
-    const prefix = text(0, n - 1); // `a/b/**`
-    matches = (subject) => subject.startsWith(prefix);
-  } else {
-    // Literal text that every match contains: the longest run of literal tokens. A slash right
-    // after a `**` does not count: the zero-folder match (`a/**/b` matching `a/b`) drops it.
-    let required = '';
-    let run = '';
-    tokens.forEach((tok, k) => {
-      if (tok.t === 'lit' || (tok.t === 'slash' && tokens[k - 1]?.t !== 'star')) {
-        run += tok.t === 'lit' ? tok.c : '/';
-        if (run.length > required.length) required = run;
-      } else {
-        run = '';
-      }
-    });
-    // And for a path pattern, the literal text it starts with.
-    let prefixEnd = 0;
-    while (prefixEnd < n && (tokens[prefixEnd]!.t === 'lit' || tokens[prefixEnd]!.t === 'slash')) prefixEnd++;
-    const prefix = basename ? '' : text(0, prefixEnd);
-    const inPackage = packageMatcher(line.bodies, basename);
-    matches = (subject) => subject.startsWith(prefix) && subject.includes(required) && inPackage(subject);
+  if (allLiteral(0, n)) return plain(EXACT, text(0, n)); // `name`, or a path `a/b`
+  if (basename && first.t === 'star' && allLiteral(1, n)) return plain(ENDS_WITH, text(1, n)); // `*.log`
+  if (basename && last.t === 'star' && allLiteral(0, n - 1)) return plain(STARTS_WITH, text(0, n - 1)); // `name*`
+  if (!basename && n >= 3 && last.t === 'star' && last.n >= 2 && tokens[n - 2]!.t === 'slash' && allLiteral(0, n - 1)) {
+    return plain(STARTS_WITH, text(0, n - 1)); // `a/b/**`
   }
-  return { negative, basename, matches };
+  // Literal text that every match contains: the longest run of literal tokens. A slash right after
+  // a `**` does not count: the zero-folder match (`a/**/b` matching `a/b`) drops it.
+  const literalAt = (k: number): boolean => {
+    const tok = tokens[k];
+    return tok !== undefined && (tok.t === 'lit' || (tok.t === 'slash' && tokens[k - 1]?.t !== 'star'));
+  };
+  let required = '';
+  let run = '';
+  for (let k = 0; k < n; k++) {
+    if (literalAt(k)) {
+      run += text(k, k + 1);
+      if (run.length > required.length) required = run;
+    } else {
+      run = '';
+    }
+  }
+  // The literal text it starts and ends with (same exception).
+  let suffixStart = n;
+  while (suffixStart > 0 && literalAt(suffixStart - 1)) suffixStart--;
+  let prefixEnd = 0;
+  while (prefixEnd < n && literalAt(prefixEnd)) prefixEnd++;
+  return {
+    negative,
+    basename,
+    kind: PACKAGE,
+    text: required,
+    prefix: text(0, prefixEnd),
+    suffix: text(suffixStart, n),
+    inPackage: packageMatcher(line.bodies, basename),
+  };
 }
 
 function compile(lines: readonly string[]): CompiledList | null {
@@ -390,9 +419,10 @@ export class IgnoreRules {
   private readonly files = new Map<string, CompiledList>();
   /** Per parent folder: the lists that apply to its entries, deepest first. */
   private readonly chains = new Map<string, Layer[]>();
-  /** The last folder asked about, and its chain: the walker asks about a folder's entries in a row. */
+  /** The last folder asked about, its chain and its byte form: the walker asks about a folder's entries in a row. */
   private lastParent = '';
   private lastChain: Layer[] | null = null;
+  private lastParentBytes = '';
 
   /** `patterns`: lines from the user's config (and from an extra --ignore-file), applied at the root with the LOWEST precedence, like git's .git/info/exclude. */
   constructor(patterns: readonly string[] = []) {
@@ -415,13 +445,19 @@ export class IgnoreRules {
     if (hasEngineSegment(path)) return true;
     const chain = this.chainFor(path);
     if (chain.length === 0) return false;
-    const bytes = toBytes(path);
-    const name = bytes.slice(bytes.lastIndexOf('/') + 1);
+    let bytes = path;
+    let name: string;
+    if (NON_ASCII.test(path)) {
+      name = toBytes(path.slice(path.lastIndexOf('/') + 1));
+      bytes = this.lastParent === '' ? name : `${this.lastParentBytes}/${name}`;
+    } else {
+      name = path.slice(path.lastIndexOf('/') + 1);
+    }
     for (const layer of chain) {
       const rel = layer.cut === 0 ? bytes : bytes.slice(layer.cut);
       // Within one file, the last matching rule decides; a file with none leaves it to the next.
       for (const rule of isDir ? layer.list.dirs : layer.list.files) {
-        if (rule.matches(rule.basename ? name : rel)) return !rule.negative;
+        if (ruleMatches(rule, rule.basename ? name : rel)) return !rule.negative;
       }
     }
     return false;
@@ -458,11 +494,12 @@ export class IgnoreRules {
     }
     this.lastParent = parent;
     this.lastChain = chain;
+    this.lastParentBytes = toBytes(parent);
     return chain;
   }
 }
 
 function hasEngineSegment(path: string): boolean {
-  if (!path.includes('.sync')) return false; // fast path: every engine prefix starts with '.sync'
+  if (!ENGINE_PREFIXES.some((prefix) => path.includes(prefix))) return false; // the usual case, without splitting
   return path.split('/').some(isEngineName);
 }

@@ -1,6 +1,5 @@
 // Opening a backend for a target. Remote backends load lazily: a sync between local folders never
 // loads ssh2, basic-ftp or the AWS SDK.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RemoteHostTarget, S3Target, Target } from '../config/target';
 import { LocalBackend } from './local';
@@ -50,8 +49,11 @@ type RemoteKind = 'sftp' | 'ftp' | 's3';
  * required on first use; from compiled sources it is the module beside this one.
  */
 function loadBackendModule<T extends Target>(kind: RemoteKind): BackendModule<T> {
-  const bundled = path.join(__dirname, `backend-${kind}.js`);
-  return require(fs.existsSync(bundled) ? bundled : `./${kind}`) as BackendModule<T>;
+  // Called through a variable so that the bundler leaves both requires alone (a literal require
+  // would pull every backend into the main bundle). esbuild defines SYNCENGINE_BUNDLE.
+  const load: NodeJS.Require = require;
+  const bundled = process.env.SYNCENGINE_BUNDLE === '1';
+  return load(bundled ? path.join(__dirname, `backend-${kind}.js`) : `./${kind}`) as BackendModule<T>;
 }
 
 export async function openBackend(target: Target, options: ConnectOptions = {}): Promise<Backend> {

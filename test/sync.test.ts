@@ -556,3 +556,31 @@ describe('progress line', () => {
     assert.ok(out.endsWith('\r\x1b[2K'));
   });
 });
+
+describe('skipped entries', () => {
+  it('a synced file that a side now skips (a symlink in its place) is not deleted on the other side', async () => {
+    const fx = setup();
+    fx.write('src', 'config.ini', 'real settings');
+    fx.write('src', 'other', 'o');
+    fx.write('src', 'dir/inner.txt', 'inner');
+    await fx.sync();
+    fx.remove('src', 'config.ini');
+    fs.symlinkSync('/etc/hostname', path.join(fx.src, 'config.ini'));
+    fx.remove('src', 'dir');
+    fs.symlinkSync('/tmp', path.join(fx.src, 'dir'));
+    const r = await fx.sync();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fx.read('dst', 'config.ini'), 'real settings');
+    assert.equal(fx.read('dst', 'dir/inner.txt'), 'inner');
+    assert.deepEqual(
+      r.json!.skipped.map((s: { side: string; path: string }) => [s.side, s.path]).sort(),
+      [['source', 'config.ini'], ['source', 'dir']],
+    );
+    // Once the real file is back, it syncs as before.
+    fx.remove('src', 'config.ini');
+    fx.write('src', 'config.ini', 'new settings');
+    const back = await fx.sync();
+    assert.equal(back.code, 0);
+    assert.equal(fx.read('dst', 'config.ini'), 'new settings');
+  });
+});

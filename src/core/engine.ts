@@ -8,7 +8,7 @@ import { Executor, emptyStats } from './executor';
 import { hashesNeeded } from './hashplan';
 import type { Base, Plan, Tree } from './model';
 import { DEFAULT_PLAN_OPTIONS, type PlanOptions, type Side } from './options';
-import { assertSafeRelativePath } from './paths';
+import { assertSafeRelativePath, parentOf } from './paths';
 import { plan as makePlan } from './planner';
 import { runLimited } from './pool';
 import { fillKnownHashes, hashFile, inScope, sameIgnoreFiles, scanTree, type ScanOptions, type ScanResult } from './scanner';
@@ -73,6 +73,25 @@ function checkGuards(plan: Plan, trees: Record<Side, Tree>, base: Base, scoped: 
       );
     }
   }
+}
+
+/**
+ * Leave these paths, and everything below them, out of both trees and the planning base. Returns
+ * the planning base: a copy when anything is left out, so that the pair's base keeps those entries.
+ */
+function excludeFromPlan(paths: readonly string[], trees: Record<Side, Tree>, base: Base): Base {
+  if (paths.length === 0) return base;
+  const planBase = new Map(base);
+  const roots = new Set(paths);
+  const excluded = (p: string): boolean => {
+    for (let q = p; ; q = parentOf(q)) {
+      if (roots.has(q)) return true;
+      if (q === '') return false;
+    }
+  };
+  for (const tree of [trees.source, trees.destination]) for (const p of tree.files.keys()) if (excluded(p)) tree.files.delete(p);
+  for (const p of planBase.keys()) if (excluded(p)) planBase.delete(p);
+  return planBase;
 }
 
 function restrictBase(base: Base, scope: readonly string[] | undefined): Base {
@@ -145,8 +164,10 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     const caches: Record<Side, Map<string, HashCacheEntry>> = { source: state.loadHashCache('source'), destination: state.loadHashCache('destination') };
     fillKnownHashes(trees.source, 'source', base, caches.source);
     fillKnownHashes(trees.destination, 'destination', base, caches.destination);
-    const scopedBase = restrictBase(base, scope);
-    const requests = hashesNeeded(trees.source, trees.destination, scopedBase, options.compare);
+    // What a side skipped (unreadable, a symlink now, a bad name) must not look deleted: such paths
+    // stay out of the plan on both sides, and their base is kept for when they can be read again.
+    let planBase = excludeFromPlan(skipped.map((s) => s.path), trees, restrictBase(base, scope));
+    const requests = hashesNeeded(trees.source, trees.destination, planBase, options.compare);
     let hashed = 0;
     const hashErrors: { path: string; message: string }[] = [];
     await runLimited(requests, limits.operations, async ({ side, entry }) => {
@@ -161,16 +182,11 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       }
       if (++hashed % 200 === 0 || hashed === requests.length) emit({ type: 'hash-progress', done: hashed, total: requests.length });
     });
-    // An unreadable file must not look deleted: keep it out of the plan on both sides.
-    for (const { path } of hashErrors) {
-      trees.source.files.delete(path);
-      trees.destination.files.delete(path);
-      scopedBase.delete(path);
-    }
+    planBase = excludeFromPlan(hashErrors.map((e) => e.path), trees, planBase);
 
-    const plan = makePlan({ source: trees.source, destination: trees.destination, base: scopedBase, options, firstSync, now });
+    const plan = makePlan({ source: trees.source, destination: trees.destination, base: planBase, options, firstSync, now });
     emit({ type: 'plan-ready', counts: plan.counts, warnings: plan.warnings });
-    if (!request.force) checkGuards(plan, trees, scopedBase, scope !== undefined, request.maxDeletePercent ?? DEFAULT_MAX_DELETE_PERCENT);
+    if (!request.force) checkGuards(plan, trees, planBase, scope !== undefined, request.maxDeletePercent ?? DEFAULT_MAX_DELETE_PERCENT);
 
     if (request.dryRun) {
       const stats = emptyStats();

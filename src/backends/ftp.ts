@@ -1,0 +1,865 @@
+// The FTP/FTPS backend (basic-ftp): a folder on an FTP server as a store.
+//
+// Transport: plain FTP (with a warning: the password and files travel unencrypted), explicit TLS
+// (ftps:// = AUTH TLS) or implicit TLS (options.ftpsImplicit); passive mode; server certificates are
+// verified unless options.allowUntrustedCertificate. A pool of connections (options.connections,
+// default 4): FTP carries one transfer per connection. A connection that fails is dropped and
+// replaced on the next use; the failed operation surfaces as a transient StorageError so the engine
+// retries it. Idempotent operations (listing, stat, read, delete, mkdir) first try again on other
+// connections by themselves, which covers idle connections the server closed (a restart closes
+// them all at once); a server that is really gone fails fast when a new connection is opened.
+//
+// The pool opens its other connections in the background right after the first one logged in, so
+// the first burst of parallel operations does not wait for logins.
+//
+// Paths: every path is checked with assertSafeRelativePath and joined to the absolute root folder,
+// and every command uses the absolute path, so nothing depends on a connection's working folder
+// (listing alone changes it, to list with a plain "LIST -a" or "MLSD": vsftpd and others would treat
+// glob characters in a LIST argument as a pattern). Names that are not UTF-8 on the server cannot be
+// addressed once decoded and are skipped with a reason, like symbolic links.
+//
+// Listing and modification times:
+//  - Servers with MLSD/MLST (RFC 3659) list exact sizes and UTC "modify" times (seconds or better);
+//    stat uses MLST, so both report the same time.
+//  - Servers without MLSD (vsftpd among them) list with LIST, whose dates are in minutes at best
+//    (days for files older than six months). Two versions of a file with the same size written in
+//    the same minute would look the same, so the backend asks MDTM (seconds, UTC) for every file it
+//    lists, spreading the requests over idle pool connections. stat uses SIZE + MDTM. Only servers
+//    with neither MLSD nor MDTM fall back to LIST dates: there a same-size change within the same
+//    minute is not detected by size and time (documented limit; no FTP server we know of lacks MDTM).
+//  - Setting times: MFMT where FEAT lists it, otherwise "MDTM YYYYMMDDHHMMSS path" (vsftpd with
+//    mdtm_write=YES, its default, and several others). Whether it worked is checked on the first
+//    write by reading the time back; `keepsMtime` tells. Kept times have whole-second precision
+//    (the written time is rounded down to the second). Where times cannot be set, a file's listed
+//    time is the time of its upload: still stable across listings and changed by every upload,
+//    which is all the engine's same-side change detection needs.
+//
+// Writes are atomic: upload to a temporary name in the same folder (tempName()), set the time,
+// check the size, then RNFR/RNTO over the target (POSIX servers rename(2), which replaces the target
+// atomically; verified with vsftpd). A failed or aborted upload deletes the temporary file (on
+// another connection if its own died) and leaves the old content. An upload whose connection turns
+// out to be dead before any data was sent is tried again on another connection.
+// There is no server-side copy or hard link over FTP, so the engine keeps trash copies of replaced
+// files by downloading and uploading them (FTP has no cheap way), and has no hash either.
+//
+// rename refuses to overwrite: it checks that the target is free first; a target created by someone
+// else between that check and the RNTO would be replaced (FTP has no "rename unless exists").
+//
+// Folders report no modification time from stat (0); listDir gives LIST's (imprecise) date.
+import { Client, FileType, parseList, type FileInfo } from 'basic-ftp';
+import { PassThrough, Readable, Transform, Writable } from 'node:stream';
+import type { RemoteHostTarget } from '../config/target';
+import { describeTarget } from '../config/target';
+import { StorageError, SyncError, UsageError } from '../core/errors';
+import { assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
+import { tempName } from './localTree';
+import { FtpPool, connectFtp, greetings, type FtpConnectSettings, type FtpTls } from './ftpPool';
+import { causeOf, formatFtpTimestamp, ftpError, ftpFail, isAbortError, isReplyError, mlstFactsLine, parseListDate, parseMdtmReply, replyText, type CommandKind, type Subject } from './ftpProtocol';
+import type { ConnectOptions } from './registry';
+import type { Backend, Entry, ListDirResult, SkippedEntry, WriteOptions } from './types';
+
+export const PLAIN_FTP_WARNING = 'plain FTP sends the password and files unencrypted; use ftps:// where the server supports it';
+
+/** Settings for tests and tools; the CLI and the extension use open(). */
+export interface FtpTuning {
+  /** Reply and stall timeout per connection. Default 30 s. */
+  timeoutMs?: number;
+}
+
+/** What the server offers (FEAT), as the backend uses it. */
+export interface FtpFeatures {
+  mlsd: boolean;
+  mdtm: boolean;
+  size: boolean;
+  mfmt: boolean;
+  utf8: boolean;
+}
+
+const DEFAULT_CONNECTIONS = 4;
+/**
+ * vsftpd (3.0.x, TLS 1.2 and 1.3 alike) fails an upload whose TLS data connection is closed right
+ * after its handshake ("SSL_accept failed: unexpected eof"), which is what an empty file does; curl
+ * is slower to close and does not hit it. Against vsftpd (known from its greeting) or a server that
+ * failed such an upload once, an empty upload over TLS waits this long before closing the data
+ * connection, and a failed one is tried once more waiting four times as long. Measured: 5 ms
+ * fails, 20 ms passes on an idle machine.
+ */
+const EMPTY_TLS_UPLOAD_DELAY_MS = 150;
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+type Reply = { code: number; message: string };
+
+function abortErrorOf(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name === 'AbortError') return reason;
+  const error = new Error('The operation was aborted', { cause: reason });
+  error.name = 'AbortError';
+  return error;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Calls `then` once `stream` is being read (piped into the data connection). */
+function whenFlowing(stream: Readable, then: () => void): void {
+  if (stream.readableFlowing === true) then();
+  else stream.once('resume', then);
+}
+
+export class FtpBackend implements Backend {
+  readonly displayName: string;
+  readonly id: string;
+  /** Absolute root folder on the server ('/'-separated, no trailing '/' except for '/'). */
+  readonly root: string;
+  readonly features: FtpFeatures;
+  readonly tls: FtpTls;
+
+  /** Folders known to exist (relative paths), to save a MKD per upload. */
+  private readonly knownDirs = new Set<string>();
+  /** Setting modification times: unknown until the first write that sets one. */
+  private mtimeWrite: 'unknown' | 'yes' | 'no';
+  private warnedMtime = false;
+  /** See EMPTY_TLS_UPLOAD_DELAY_MS. */
+  private emptyTlsUploadDelayMs: number;
+  private useMlst: boolean;
+  private useSizeMdtm: boolean;
+  private readonly label: string;
+
+  private constructor(
+    private readonly pool: FtpPool,
+    target: RemoteHostTarget,
+    settings: FtpConnectSettings,
+    root: string,
+    features: FtpFeatures,
+    greeting: string,
+    private readonly warn: ((message: string) => void) | undefined,
+  ) {
+    this.root = root;
+    this.features = features;
+    this.tls = settings.tls;
+    this.label = settings.label;
+    this.useMlst = features.mlsd;
+    this.useSizeMdtm = features.size && features.mdtm;
+    this.mtimeWrite = features.mfmt || features.mdtm ? 'unknown' : 'no';
+    this.emptyTlsUploadDelayMs = settings.tls !== 'none' && /vsftpd/i.test(greeting) ? EMPTY_TLS_UPLOAD_DELAY_MS : 0;
+    const shown = describeTarget(target);
+    this.displayName = settings.tls === 'implicit' ? `${shown} (implicit TLS)` : shown;
+    this.id = `ftp://${encodeURIComponent(settings.user)}@${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${settings.port}${root.startsWith('/') ? '' : '/'}${root}`;
+  }
+
+  /**
+   * Connects (one connection, to check address, TLS and credentials), reads FEAT, resolves the root
+   * folder (a relative target path is relative to the login folder) and returns the backend.
+   */
+  static async connect(target: RemoteHostTarget, options: ConnectOptions = {}, tuning: FtpTuning = {}): Promise<FtpBackend> {
+    const tls: FtpTls = options.ftpsImplicit ? 'implicit' : target.kind === 'ftps' ? 'explicit' : 'none';
+    const port = target.port ?? (tls === 'implicit' ? 990 : 21);
+    const hostPort = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${port}`;
+    const label = `${tls === 'none' ? 'FTP' : 'FTPS'} server ${hostPort}`;
+    let user = target.user;
+    let password = options.password;
+    if (user === undefined || user === '') {
+      user = 'anonymous';
+      password ??= 'anonymous@';
+    } else if (password === undefined) {
+      password = await options.prompt?.(`Password for ${user}@${hostPort}: `, { secret: true });
+      if (password === undefined) {
+        throw new UsageError(`A password is needed to log in to ${label} as "${user}": set the SYNCENGINE_PASSWORD environment variable, or run where a prompt can be shown`);
+      }
+    }
+    if (tls === 'none') options.warn?.(`${target.host}: ${PLAIN_FTP_WARNING}`);
+    const settings: FtpConnectSettings = {
+      host: target.host,
+      port,
+      user,
+      password,
+      tls,
+      allowUntrustedCertificate: options.allowUntrustedCertificate === true,
+      timeoutMs: tuning.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      label,
+    };
+    const first = await connectFtp(settings);
+    let root: string;
+    let features: FtpFeatures;
+    try {
+      const feat = await first.features();
+      features = { mlsd: feat.has('MLST'), mdtm: feat.has('MDTM'), size: feat.has('SIZE'), mfmt: feat.has('MFMT'), utf8: feat.has('UTF8') };
+      root = target.path.replace(/\/+$/, '');
+      if (!target.path.startsWith('/')) {
+        const home = (await first.pwd()).replace(/\/+$/, '');
+        root = root === '' ? home || '/' : `${home}/${root}`;
+      } else if (root === '') {
+        root = '/';
+      }
+    } catch (error) {
+      first.close();
+      throw ftpError('open', target.path, label, error, 'read');
+    }
+    const pool = new FtpPool(() => connectFtp(settings), options.connections ?? DEFAULT_CONNECTIONS);
+    pool.adopt(first);
+    pool.prewarm();
+    return new FtpBackend(pool, target, settings, root, features, greetings.get(first) ?? '', options.warn);
+  }
+
+  /** Whether written modification times are kept: undefined until the first write that sets one. */
+  get keepsMtime(): boolean | undefined {
+    return this.mtimeWrite === 'unknown' ? undefined : this.mtimeWrite === 'yes';
+  }
+
+  /** How files are listed: 'MLSD' (exact), 'LIST+MDTM' (exact to the second), 'LIST' (minutes at best). */
+  get listingMode(): 'MLSD' | 'LIST+MDTM' | 'LIST' {
+    return this.useMlst ? 'MLSD' : this.features.mdtm ? 'LIST+MDTM' : 'LIST';
+  }
+
+  /** Connections opened so far (replacements included). */
+  get connectionsOpened(): number {
+    return this.pool.opened;
+  }
+
+  get maxConnections(): number {
+    return this.pool.maxConnections;
+  }
+
+  private abs(path: string): string {
+    if (path === '') return this.root;
+    return this.root === '/' ? `/${path}` : `${this.root}/${path}`;
+  }
+
+  /**
+   * How often an operation that has not changed anything yet is tried again on another connection
+   * when its connection turns out to be dead: every idle connection may have died at once (server
+   * restart, network change) before the pool noticed, so up to one per pooled connection, plus one.
+   * A server that is really gone fails fast: opening a new connection reports it.
+   */
+  private get retriesOnLostConnection(): number {
+    return this.pool.maxConnections + 1;
+  }
+
+  /**
+   * Runs `body` on a borrowed connection. A connection that failed is discarded (the next use opens
+   * a new one); `idempotent` operations are tried again on another connection when the connection
+   * failed, since that is usually an idle connection the server had closed.
+   */
+  private async withConnection<T>(operation: string, path: Subject, kind: CommandKind, body: (client: Client) => Promise<T>, idempotent = false): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.acquire();
+      try {
+        const result = await body(client);
+        this.pool.release(client);
+        return result;
+      } catch (error) {
+        const lost = client.closed || (!(error instanceof SyncError) && causeOf(error, kind).connectionLost);
+        if (lost) this.pool.discard(client);
+        else this.pool.release(client);
+        if (lost && idempotent && attempt <= this.retriesOnLostConnection && !isAbortError(error)) continue;
+        throw ftpError(operation, path, this.label, error, kind, lost);
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Listing
+
+  async listDir(dir: string): Promise<ListDirResult> {
+    assertSafeRelativePath(dir);
+    return this.withConnection('list folder', dir === '' ? this.root : dir, 'list', (client) => this.listWith(client, dir), true);
+  }
+
+  private async cwd(client: Client, dir: string): Promise<boolean> {
+    const reply = await client.sendIgnoringError(`CWD ${this.abs(dir)}`);
+    return reply.code < 400;
+  }
+
+  private async listWith(client: Client, dir: string): Promise<ListDirResult> {
+    if (!(await this.cwd(client, dir))) {
+      if (dir === '') throw new StorageError(`folder does not exist or cannot be opened on ${this.label}: ${this.root}`, false);
+      throw ftpFail('list folder', dir, this.label, 'no such folder, or permission denied');
+    }
+    const infos = await client.list();
+    const entries: Entry[] = [];
+    const skipped: SkippedEntry[] = [];
+    const needTimes: { entry: Entry; info: FileInfo }[] = [];
+    for (const info of infos) {
+      const name = info.name;
+      if (name === '.' || name === '..' || name === '') continue;
+      if (isEngineName(name)) continue;
+      const path = joinPath(dir, name);
+      if (!isSafeName(name)) {
+        skipped.push({ path, reason: 'unsafe name (control character or backslash)' });
+        continue;
+      }
+      if (name.includes('\uFFFD')) {
+        // Not UTF-8 on the server: the decoded name no longer addresses the file.
+        skipped.push({ path, reason: 'name is not valid UTF-8 (cannot be addressed over FTP)' });
+        continue;
+      }
+      if (info.type === FileType.SymbolicLink) {
+        skipped.push({ path, reason: 'symbolic link (not followed)' });
+        continue;
+      }
+      if (info.type !== FileType.File && info.type !== FileType.Directory) {
+        skipped.push({ path, reason: 'not a regular file or folder' });
+        continue;
+      }
+      const isFile = info.type === FileType.File;
+      const listed = info.modifiedAt?.getTime() ?? parseListDate(info.rawModifiedAt) ?? 0;
+      const entry: Entry = { path, kind: isFile ? 'file' : 'dir', size: isFile ? info.size : 0, mtimeMs: Number.isFinite(listed) ? listed : 0 };
+      entries.push(entry);
+      // LIST dates are minutes at best: ask MDTM for the exact time of each file.
+      if (isFile && info.modifiedAt === undefined && this.features.mdtm) needTimes.push({ entry, info });
+    }
+    if (needTimes.length > 0) {
+      const gone = await this.fetchTimes(client, needTimes.map((n) => n.entry));
+      if (gone.size > 0) return { entries: entries.filter((e) => !gone.has(e)), skipped };
+    }
+    return { entries, skipped };
+  }
+
+  /**
+   * Sets each entry's mtime from MDTM, on `client` and on whatever pool connections are idle right
+   * now (one request per file; a busy pool just means fewer helpers). Returns the entries that
+   * vanished since the listing.
+   */
+  private async fetchTimes(client: Client, files: Entry[]): Promise<Set<Entry>> {
+    const gone = new Set<Entry>();
+    const helpers: Client[] = [];
+    for (let wanted = Math.min(3, Math.floor(files.length / 24)); helpers.length < wanted; ) {
+      const helper = this.pool.tryAcquireIdle();
+      if (!helper) break;
+      helpers.push(helper);
+    }
+    let next = 0;
+    const timeOf = async (worker: Client, entry: Entry): Promise<void> => {
+      const reply = await worker.sendIgnoringError(`MDTM ${this.abs(entry.path)}`);
+      const time = reply.code === 213 ? parseMdtmReply(reply.message) : undefined;
+      if (time !== undefined) {
+        entry.mtimeMs = time;
+      } else if (reply.code === 550) {
+        // Deleted since the listing? Only a second look may drop it: a file that is listed but
+        // cannot be examined must not look deleted; it keeps LIST's date.
+        const size = await worker.sendIgnoringError(`SIZE ${this.abs(entry.path)}`);
+        if (size.code === 550) gone.add(entry);
+      }
+    };
+    const work = async (worker: Client, own: boolean): Promise<void> => {
+      while (next < files.length) {
+        const entry = files[next++] as Entry;
+        try {
+          await timeOf(worker, entry);
+        } catch (error) {
+          if (own) throw error;
+          // A helper failed: give its file back to the others and drop the helper.
+          files.push(entry);
+          this.pool.discard(worker);
+          return;
+        }
+      }
+      if (!own) this.pool.release(worker);
+    };
+    const results = await Promise.allSettled([work(client, true), ...helpers.map((h) => work(h, false))]);
+    for (const result of results) if (result.status === 'rejected') throw result.reason;
+    return gone;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // stat
+
+  async stat(path: string): Promise<Entry | undefined> {
+    assertSafeRelativePath(path);
+    return this.withConnection('examine', path, 'read', (client) => this.statWith(client, path), true);
+  }
+
+  private async statWith(client: Client, path: string): Promise<Entry | undefined> {
+    if (path === '') return (await this.cwd(client, '')) ? { path, kind: 'dir', size: 0, mtimeMs: 0 } : undefined;
+    const abs = this.abs(path);
+    if (this.useMlst) {
+      const reply = await client.sendIgnoringError(`MLST ${abs}`);
+      if (reply.code >= 500 && reply.code <= 502) {
+        this.useMlst = false; // advertised but not understood: use SIZE/MDTM from now on
+      } else if (reply.code >= 400) {
+        return undefined;
+      } else {
+        const line = mlstFactsLine(reply.message);
+        const info = line === undefined ? undefined : parseList(line)[0];
+        if (info === undefined) throw new Error(`cannot parse the MLST reply: ${replyText(reply.message)}`);
+        if (info.type === FileType.File) return { path, kind: 'file', size: info.size, mtimeMs: info.modifiedAt?.getTime() ?? 0 };
+        if (info.type === FileType.Directory) return { path, kind: 'dir', size: 0, mtimeMs: 0 };
+        return undefined; // a symbolic link or something else: not a file or folder we sync
+      }
+    }
+    if (this.useSizeMdtm) {
+      const size = await client.sendIgnoringError(`SIZE ${abs}`);
+      if (size.code === 213) {
+        const bytes = Number.parseInt(size.message.slice(4), 10);
+        const mdtm = await client.sendIgnoringError(`MDTM ${abs}`);
+        const time = mdtm.code === 213 ? parseMdtmReply(mdtm.message) : undefined;
+        if (Number.isFinite(bytes) && time !== undefined) return { path, kind: 'file', size: bytes, mtimeMs: time };
+        if (mdtm.code === 550) return undefined; // vanished between the two commands
+      } else if (size.code >= 500 && size.code <= 502) {
+        this.useSizeMdtm = false;
+      } else {
+        // Not a file (or missing): a folder if we can enter it.
+        return (await this.cwd(client, path)) ? { path, kind: 'dir', size: 0, mtimeMs: 0 } : undefined;
+      }
+    }
+    // No MLST, SIZE or MDTM: find the entry in its folder's listing.
+    const parent = parentOf(path);
+    if (!(await this.cwd(client, parent))) return undefined;
+    const listing = await this.listWith(client, parent);
+    const found = listing.entries.find((e) => e.path === path);
+    return found === undefined ? undefined : found.kind === 'dir' ? { ...found, mtimeMs: 0 } : found;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // read
+
+  async read(path: string, signal?: AbortSignal): Promise<Readable> {
+    assertSafeRelativePath(path);
+    if (path === '') throw ftpFail('read', path, this.label, 'it is the root folder');
+    signal?.throwIfAborted();
+    for (let attempt = 1; ; attempt++) {
+      const started = await this.startDownload(path, signal, attempt <= this.retriesOnLostConnection);
+      if (started !== 'retry') return started;
+    }
+  }
+
+  /**
+   * Starts a download into a stream and resolves once data flows (or the download ended): a
+   * missing file rejects here rather than in the middle of the stream.
+   */
+  private async startDownload(path: string, signal: AbortSignal | undefined, mayRetry: boolean): Promise<Readable | 'retry'> {
+    const client = await this.pool.acquire();
+    let flowing!: () => void;
+    const started = new Promise<void>((resolve) => (flowing = resolve));
+    const out = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        flowing();
+        callback(null, chunk);
+      },
+    });
+    let settled = false;
+    let outcome: { ok: true } | { ok: false; error: unknown } | undefined;
+    const onAbort = () => {
+      if (!out.destroyed) out.destroy(abortErrorOf(signal as AbortSignal));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const finished = client.downloadTo(out, this.abs(path)).then(
+      () => {
+        outcome = { ok: true };
+        this.pool.release(client);
+      },
+      (error: unknown) => {
+        outcome = { ok: false, error };
+        // Stopped early (abort, the reader gave up) or failed mid-way: the session's state is
+        // unknown (a late "426" could be taken as the reply to the next command). Replace it.
+        const lost = client.closed || out.destroyed || !isReplyError(error) || causeOf(error, 'read').connectionLost;
+        if (lost) this.pool.discard(client);
+        else this.pool.release(client);
+        if (settled && !out.destroyed) out.destroy(ftpError('read', path, this.label, error, 'read', client.closed));
+      },
+    );
+    out.once('close', () => signal?.removeEventListener('abort', onAbort));
+    await Promise.race([started, finished]);
+    settled = true;
+    if (outcome !== undefined && !outcome.ok) {
+      signal?.removeEventListener('abort', onAbort);
+      const error = outcome.error;
+      if (signal?.aborted) throw abortErrorOf(signal);
+      if (mayRetry && client.closed && !isReplyError(error) && causeOf(error, 'read').transient) return 'retry';
+      throw ftpError('read', path, this.label, error, 'read', client.closed);
+    }
+    return out;
+  }
+
+  async readFile(path: string, signal?: AbortSignal): Promise<Buffer> {
+    assertSafeRelativePath(path);
+    if (path === '') throw ftpFail('read', path, this.label, 'it is the root folder');
+    signal?.throwIfAborted();
+    return this.withConnection(
+      'read',
+      path,
+      'read',
+      async (client) => {
+        const chunks: Buffer[] = [];
+        const sink = new Writable({
+          write(chunk: Buffer, _encoding, callback) {
+            chunks.push(chunk);
+            callback();
+          },
+        });
+        const onAbort = () => {
+          client.close(); // the connection is replaced; the download rejects
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        try {
+          await client.downloadTo(sink, this.abs(path));
+        } catch (error) {
+          if (signal?.aborted) throw abortErrorOf(signal);
+          throw error;
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
+        }
+        return Buffer.concat(chunks);
+      },
+      true,
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // write
+
+  async write(path: string, content: Readable | Buffer, options: WriteOptions = {}): Promise<Entry> {
+    const data: Readable = Buffer.isBuffer(content) ? new PassThrough().end(content) : content;
+    const { mtimeMs, onBytes, signal } = options;
+    try {
+      assertSafeRelativePath(path);
+      if (path === '') throw ftpFail('write', path, this.label, 'it is the root folder');
+      signal?.throwIfAborted();
+    } catch (error) {
+      data.destroy();
+      throw error;
+    }
+    const parent = parentOf(path);
+    const temp = joinPath(parent, tempName());
+    let client: Client;
+    try {
+      client = await this.pool.acquire();
+    } catch (error) {
+      data.destroy();
+      throw ftpError('write', path, this.label, error, 'write');
+    }
+
+    // Count what passes to the server (onBytes) and remember errors of the source itself, which
+    // pass through unchanged (as from the local backend).
+    let bytes = 0;
+    let sourceError: unknown;
+    let aborted = false;
+    let sourceEnded = false;
+    const emptyCloseDelay = this.emptyTlsUploadDelayMs;
+    const counter = new Transform({
+      transform(chunk: Buffer | string, _encoding, callback) {
+        bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+        onBytes?.(bytes);
+        callback(null, chunk);
+      },
+      flush(callback) {
+        sourceEnded = true;
+        // See EMPTY_TLS_UPLOAD_DELAY_MS: counted from the moment the data connection takes the stream.
+        if (bytes === 0 && emptyCloseDelay > 0) whenFlowing(this, () => setTimeout(callback, emptyCloseDelay));
+        else callback();
+      },
+    });
+    // Not pipeline(): it would destroy the source with the upload's own error (a dropped data
+    // connection), which must not be mistaken for a failure of the source.
+    data.on('error', (error) => {
+      sourceError ??= error;
+      counter.destroy(error);
+    });
+    counter.once('close', () => {
+      if (!data.destroyed) data.destroy();
+    });
+    data.pipe(counter);
+    const onAbort = () => {
+      aborted = true;
+      counter.destroy(abortErrorOf(signal as AbortSignal));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    let uploadStarted = false;
+    let uploadSource: Readable = counter;
+    let retriedEmpty = false;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.ensureDir(client, parent);
+          if (sourceError !== undefined) throw sourceError;
+          if (aborted && signal) throw abortErrorOf(signal);
+          uploadStarted = true;
+          await this.upload(client, uploadSource, temp, parent, () => bytes);
+          break;
+        } catch (error) {
+          const lost = client.closed || (!(error instanceof SyncError) && error !== sourceError && !isAbortError(error) && causeOf(error, 'write').connectionLost);
+          const fine = sourceError === undefined && !aborted;
+          if (fine && !retriedEmpty && this.tls !== 'none' && bytes === 0 && sourceEnded && !isReplyError(error) && !(error instanceof SyncError)) {
+            // An empty file over TLS that the server refused: once more, waiting longer, and wait
+            // from now on for this server.
+            retriedEmpty = true;
+            this.emptyTlsUploadDelayMs = EMPTY_TLS_UPLOAD_DELAY_MS;
+            const empty = new PassThrough();
+            whenFlowing(empty, () => setTimeout(() => empty.end(), 4 * EMPTY_TLS_UPLOAD_DELAY_MS));
+            uploadSource = empty;
+          } else if (!lost || uploadSource !== counter || counter.readableDidRead || counter.destroyed || !fine || attempt > this.retriesOnLostConnection) {
+            // Otherwise only a connection that was dead before any data was taken from the source
+            // (an idle connection the server had closed) is worth another try: nothing is lost.
+            throw error;
+          }
+          this.pool.discard(client);
+          if (uploadStarted) await this.removeTemp(undefined, temp);
+          uploadStarted = false;
+          client = await this.pool.acquire();
+        }
+      }
+      if (sourceError !== undefined) throw sourceError;
+      if (aborted && signal) throw abortErrorOf(signal);
+      if (mtimeMs !== undefined) await this.setMtime(client, temp, mtimeMs);
+      const stored = await this.statWith(client, temp);
+      if (stored === undefined || stored.kind !== 'file') throw ftpFail('write', path, this.label, 'the uploaded file vanished before it could be renamed into place', true);
+      if (stored.size !== bytes) throw ftpFail('write', path, this.label, `incomplete upload: the server has ${stored.size} of ${bytes} bytes`, true);
+      if (mtimeMs !== undefined && this.mtimeWrite === 'unknown') this.learnMtimeSupport(stored.mtimeMs, mtimeMs);
+      await this.renameOver(client, temp, path);
+      signal?.removeEventListener('abort', onAbort);
+      this.pool.release(client);
+      return { ...stored, path };
+    } catch (error) {
+      signal?.removeEventListener('abort', onAbort);
+      if (!data.destroyed) data.destroy();
+      if (!counter.destroyed) counter.destroy();
+      const lost = client.closed || (!(error instanceof SyncError) && (error === sourceError || isAbortError(error) || causeOf(error, 'write').connectionLost));
+      if (lost) this.pool.discard(client);
+      if (uploadStarted) await this.removeTemp(lost ? undefined : client, temp);
+      if (!lost) this.pool.release(client);
+      if (sourceError !== undefined) throw sourceError;
+      if (aborted && signal) throw abortErrorOf(signal);
+      throw ftpError('write', path, this.label, error, 'write', lost);
+    }
+  }
+
+  /**
+   * STOR into the temporary file. A folder we thought existed may have been removed by someone
+   * else: then it is created and the upload tried once more (the server refused before any data).
+   */
+  private async upload(client: Client, source: Readable, temp: string, parent: string, bytes: () => number): Promise<void> {
+    try {
+      await client.uploadFrom(source, this.abs(temp));
+    } catch (error) {
+      if (bytes() === 0 && !source.destroyed && isReplyError(error) && (error.code === 550 || error.code === 553) && this.forgetDir(parent) && (await this.ensureDir(client, parent))) {
+        await client.uploadFrom(source, this.abs(temp));
+      } else {
+        throw error;
+      }
+    }
+  }
+
+  /** Rename the uploaded temporary file over the target (RNFR/RNTO). */
+  private async renameOver(client: Client, temp: string, path: string): Promise<void> {
+    const from = await client.sendIgnoringError(`RNFR ${this.abs(temp)}`);
+    if (from.code >= 400) throw ftpError('write', path, this.label, replyAsError(from), 'write');
+    const to = await client.sendIgnoringError(`RNTO ${this.abs(path)}`);
+    if (to.code < 400) return;
+    const existing = await this.statWith(client, path).catch(() => undefined);
+    if (existing?.kind === 'dir') throw ftpFail('write', path, this.label, 'a folder is in the way');
+    throw ftpError('write', path, this.label, replyAsError(to), 'write');
+  }
+
+  /**
+   * Best effort: delete the temporary file of a failed upload, on `client` if it still works, else
+   * on other connections (idle ones may have died with it). Bounded in time: a server that stopped
+   * answering must not hold up the error report. Whatever is left is an engine-owned name that no
+   * listing shows.
+   */
+  private async removeTemp(client: Client | undefined, temp: string): Promise<void> {
+    const command = `DELE ${this.abs(temp)}`;
+    const attempt = async (): Promise<void> => {
+      if (client && !client.closed) {
+        try {
+          if ((await client.sendIgnoringError(command)).code < 400) return;
+        } catch {
+          // fall through to another connection
+        }
+      }
+      for (let i = 0; i <= this.retriesOnLostConnection; i++) {
+        const other = await this.pool.acquire();
+        try {
+          let reply = await other.sendIgnoringError(command);
+          if (reply.code >= 400) {
+            // The session that was writing may not have created the file yet when its connection
+            // was cut: look once more a moment later.
+            await sleep(250);
+            reply = await other.sendIgnoringError(command);
+          }
+          this.pool.release(other);
+          return;
+        } catch {
+          this.pool.discard(other);
+        }
+      }
+    };
+    await Promise.race([attempt().catch(() => undefined), sleep(10_000)]);
+  }
+
+  /** Sets a file's modification time: MFMT, or MDTM with a time argument (vsftpd and others). */
+  private async setMtime(client: Client, path: string, mtimeMs: number): Promise<void> {
+    if (this.mtimeWrite === 'no') return;
+    const stamp = formatFtpTimestamp(mtimeMs);
+    const command = this.features.mfmt ? `MFMT ${stamp} ${this.abs(path)}` : `MDTM ${stamp} ${this.abs(path)}`;
+    const reply = await client.sendIgnoringError(command);
+    if (reply.code >= 200 && reply.code < 300) return;
+    if (this.mtimeWrite === 'unknown') {
+      this.mtimeWrite = 'no';
+      this.warnNoMtime(`the server refused to set modification times (${replyText(reply.message)})`);
+    }
+  }
+
+  private learnMtimeSupport(stored: number, wanted: number): void {
+    if (Math.floor(stored / 1000) === Math.floor(wanted / 1000)) {
+      this.mtimeWrite = 'yes';
+    } else {
+      this.mtimeWrite = 'no';
+      this.warnNoMtime('the server did not keep the modification time it was given');
+    }
+  }
+
+  private warnNoMtime(reason: string): void {
+    if (this.warnedMtime) return;
+    this.warnedMtime = true;
+    this.warn?.(`${this.label}: ${reason}; uploaded files get the time of the upload (changes are still detected)`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Folders
+
+  private forgetDir(dir: string): boolean {
+    let forgot = false;
+    for (const known of this.knownDirs) {
+      if (known === dir || known.startsWith(`${dir}/`)) {
+        this.knownDirs.delete(known);
+        forgot = true;
+      }
+    }
+    return forgot;
+  }
+
+  /**
+   * Makes sure a folder (relative) exists, creating missing parents. Returns whether something was
+   * created. The root itself is expected to exist.
+   */
+  private async ensureDir(client: Client, dir: string): Promise<boolean> {
+    if (dir === '' || this.knownDirs.has(dir)) return false;
+    const abs = this.abs(dir);
+    const made = await client.sendIgnoringError(`MKD ${abs}`);
+    if (made.code < 400) {
+      this.knownDirs.add(dir);
+      return true;
+    }
+    if (await this.cwd(client, dir)) {
+      this.knownDirs.add(dir);
+      return false;
+    }
+    // Missing parent? Create it, then this one.
+    const parent = parentOf(dir);
+    if (parent !== '') {
+      this.forgetDir(parent);
+      const createdParent = await this.ensureDir(client, parent);
+      if (createdParent) {
+        const again = await client.sendIgnoringError(`MKD ${abs}`);
+        if (again.code < 400) {
+          this.knownDirs.add(dir);
+          return true;
+        }
+      }
+    }
+    const size = this.features.size ? await client.sendIgnoringError(`SIZE ${abs}`) : undefined;
+    if (size?.code === 213) throw ftpFail('create folder', dir, this.label, 'a file is in the way');
+    throw ftpError('create folder', dir, this.label, replyAsError(made), 'write');
+  }
+
+  async mkdir(path: string): Promise<void> {
+    assertSafeRelativePath(path);
+    await this.withConnection(
+      'create folder',
+      path,
+      'write',
+      async (client) => {
+        if (path === '') {
+          // The root folder itself, with its missing parents (the first sync to a new folder).
+          if (await this.cwd(client, '')) return;
+          const segments = this.root.split('/').filter((segment) => segment !== '');
+          for (let i = 1; i <= segments.length; i++) {
+            const prefix = `${this.root.startsWith('/') ? '/' : ''}${segments.slice(0, i).join('/')}`;
+            if ((await client.sendIgnoringError(`CWD ${prefix}`)).code < 400) continue;
+            const made = await client.sendIgnoringError(`MKD ${prefix}`);
+            if (made.code >= 400) throw replyAsError(made);
+          }
+          return;
+        }
+        await this.ensureDir(client, path);
+      },
+      true,
+    );
+  }
+
+  /** Removes an empty folder. FTP servers answer 550 alike for "not empty", "missing" and "not a folder": all are left alone. */
+  async rmdirIfEmpty(path: string): Promise<void> {
+    assertSafeRelativePath(path);
+    if (path === '') return;
+    this.forgetDir(path);
+    await this.withConnection(
+      'remove folder',
+      path,
+      'write',
+      async (client) => {
+        const reply = await client.sendIgnoringError(`RMD ${this.abs(path)}`);
+        if (reply.code < 400 || reply.code === 550) return;
+        throw replyAsError(reply);
+      },
+      true,
+    );
+  }
+
+  async deleteFile(path: string): Promise<void> {
+    assertSafeRelativePath(path);
+    if (path === '') throw ftpFail('delete', path, this.label, 'it is the root folder');
+    await this.withConnection(
+      'delete',
+      path,
+      'write',
+      async (client) => {
+        const reply = await client.sendIgnoringError(`DELE ${this.abs(path)}`);
+        if (reply.code < 400) return;
+        const existing = await this.statWith(client, path);
+        if (existing === undefined) return; // already gone: not an error
+        if (existing.kind === 'dir') throw ftpFail('delete', path, this.label, 'it is a folder, not a file');
+        throw replyAsError(reply);
+      },
+      true,
+    );
+  }
+
+  /** Moves a file or folder (RNFR/RNTO). Refuses an existing target (checked just before; see the header). */
+  async rename(from: string, to: string): Promise<void> {
+    assertSafeRelativePath(from);
+    assertSafeRelativePath(to);
+    const label = [from, to] as const;
+    if (from === '' || to === '') throw ftpFail('move', label, this.label, 'the root folder cannot be moved');
+    if (to.startsWith(`${from}/`)) throw ftpFail('move', label, this.label, 'a folder cannot be moved into itself');
+    await this.withConnection('move', label, 'write', async (client) => {
+      const source = await this.statWith(client, from);
+      if (source === undefined) throw ftpFail('move', label, this.label, `no such file or folder: ${JSON.stringify(from)}`);
+      if (from === to) return;
+      const target = await this.statWith(client, to);
+      if (target !== undefined) throw ftpFail('move', label, this.label, `the target ${JSON.stringify(to)} already exists`);
+      await this.ensureDir(client, parentOf(to));
+      const rnfr = await client.sendIgnoringError(`RNFR ${this.abs(from)}`);
+      if (rnfr.code >= 400) throw replyAsError(rnfr);
+      const rnto = await client.sendIgnoringError(`RNTO ${this.abs(to)}`);
+      if (rnto.code >= 400) throw replyAsError(rnto);
+      if (source.kind === 'dir') this.forgetDir(from);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.pool.close();
+  }
+}
+
+/** A reply turned into the error basic-ftp would have thrown, for ftpError(). */
+function replyAsError(reply: Reply): Error {
+  const error = new Error(reply.message) as Error & { code: number };
+  error.name = 'FTPError';
+  error.code = reply.code;
+  return error;
+}
+
+/** The backend module entry point (see registry.ts): kinds 'ftp' and 'ftps'. */
+export async function open(target: RemoteHostTarget, options: ConnectOptions): Promise<Backend> {
+  return FtpBackend.connect(target, options);
+}

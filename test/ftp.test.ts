@@ -1,0 +1,770 @@
+// The FTP/FTPS backend against a real vsftpd on 127.0.0.1 (test/servers/vsftpd.ts): the shared
+// conformance suite (plain FTP, explicit FTPS, implicit FTPS), the engine scenarios, FTP-specific
+// behaviour (warning, listing and times, same-size changes, the connection pool) and faults
+// (connections dropped mid-transfer and mid-sync, wrong password, refused connection, permission
+// denied, TLS mismatches). Needs root (vsftpd logs in a system user): run as the test scripts do.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Client, parseList } from 'basic-ftp';
+import { FtpBackend, PLAIN_FTP_WARNING } from '../src/backends/ftp';
+import { formatFtpTimestamp, ftpError, mlstFactsLine, parseFtpTimestamp, parseListDate, parseMdtmReply, type CommandKind } from '../src/backends/ftpProtocol';
+import { LocalBackend } from '../src/backends/local';
+import { openBackend, type ConnectOptions } from '../src/backends/registry';
+import { parseTarget, type RemoteHostTarget } from '../src/config/target';
+import { runSync } from '../src/core/engine';
+import { StorageError, UsageError } from '../src/core/errors';
+import type { SyncEvent } from '../src/core/events';
+import { TEMP_PREFIX } from '../src/core/paths';
+import { generatedSource, readAll, runConformanceSuite, streamOf } from './conformance/suite';
+import { runRemoteScenarios } from './helpers/remoteScenarios';
+import { startVsftpd, type VsftpdServer, type VsftpdTls } from './servers/vsftpd';
+
+// ---------------------------------------------------------------------------------------------
+// Servers: one vsftpd per TLS mode, started on first use, stopped after the last test.
+
+const servers = new Map<string, Promise<VsftpdServer>>();
+/** 'banner': explicit TLS with a greeting that does not name vsftpd; 'limited': two connections per client address. */
+function server(kind: VsftpdTls | 'banner' | 'limited'): Promise<VsftpdServer> {
+  let started = servers.get(kind);
+  if (!started) {
+    started =
+      kind === 'banner'
+        ? startVsftpd({ tls: 'explicit', extraConfig: { ftpd_banner: 'Welcome to the test server.' } })
+        : kind === 'limited'
+          ? startVsftpd({ tls: 'none', extraConfig: { max_per_ip: '2' } })
+          : startVsftpd({ tls: kind, requireSslReuse: kind === 'explicit' });
+    servers.set(kind, started);
+  }
+  return started;
+}
+after(async () => {
+  for (const started of servers.values()) await (await started.catch(() => undefined))?.stop();
+});
+
+function targetFor(srv: VsftpdServer, remotePath: string, overrides: Partial<RemoteHostTarget> = {}): RemoteHostTarget {
+  return { kind: srv.tls === 'none' ? 'ftp' : 'ftps', raw: 'test', host: srv.host, port: srv.port, user: srv.user, path: remotePath, ...overrides };
+}
+
+function connect(srv: VsftpdServer, remotePath: string, options: ConnectOptions = {}): Promise<FtpBackend> {
+  return FtpBackend.connect(
+    targetFor(srv, remotePath),
+    { password: srv.password, allowUntrustedCertificate: true, ftpsImplicit: srv.tls === 'implicit', ...options },
+    { timeoutMs: 15_000 },
+  );
+}
+
+/** A fresh folder `<test folder>/root` owned by the FTP user; the test folder is the "outside". */
+function freshRoot(srv: VsftpdServer): { parent: string; root: string } {
+  const parent = srv.makeFolder();
+  const root = path.join(parent, 'root');
+  fs.mkdirSync(root);
+  fs.chownSync(root, srv.uid, srv.gid);
+  return { parent, root };
+}
+
+function tempFilesBelow(dir: string): string[] {
+  const found: string[] = [];
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, entry.name);
+      if (entry.name.startsWith(TEMP_PREFIX)) found.push(p);
+      if (entry.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return found;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Conformance: the same suite as every backend, for each transport.
+
+for (const [tls, label] of [['none', 'plain'], ['explicit', 'FTPS explicit'], ['implicit', 'FTPS implicit']] as const) {
+  runConformanceSuite(
+    `FtpBackend (${label})`,
+    async () => {
+      const srv = await server(tls);
+      const { parent, root } = freshRoot(srv);
+      const backend = await connect(srv, root);
+      return {
+        backend,
+        cleanup: async () => fs.rmSync(parent, { recursive: true, force: true }),
+        outside: {
+          names: async () => fs.readdirSync(parent),
+          exists: async (absolutePath) => fs.existsSync(absolutePath),
+        },
+      };
+    },
+    // vsftpd keeps times set with "MDTM YYYYMMDDHHMMSS path" to the second.
+    { hasInode: false, keepsMtime: true, mtimePrecisionMs: 1000, hasEmptyFolders: true, largeFileBytes: tls === 'none' ? 64 * 1024 * 1024 : 32 * 1024 * 1024 },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engine scenarios two-way with a local folder.
+
+for (const tls of ['none', 'explicit'] as const) {
+  runRemoteScenarios(tls === 'none' ? 'FTP' : 'FTPS', async () => {
+    const srv = await server(tls);
+    const folder = srv.makeFolder();
+    return { backend: await connect(srv, folder), cleanup: async () => fs.rmSync(folder, { recursive: true, force: true }) };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('FtpBackend: connecting', () => {
+  it('plain FTP warns that the password and files travel unencrypted; FTPS does not', async () => {
+    const plain = await server('none');
+    const warnings: string[] = [];
+    const backend = await connect(plain, plain.makeFolder(), { warn: (m) => warnings.push(m) });
+    await backend.close();
+    assert.equal(warnings.length, 1);
+    assert.ok(warnings[0]!.includes(PLAIN_FTP_WARNING), warnings[0]);
+    assert.match(warnings[0]!, /127\.0\.0\.1/);
+
+    const secure = await server('explicit');
+    const none: string[] = [];
+    const tlsBackend = await connect(secure, secure.makeFolder(), { warn: (m) => none.push(m) });
+    await tlsBackend.close();
+    assert.deepEqual(none, []);
+  });
+
+  it('opens through the registry from a target URL (lazy load by path); /~/ is relative to the login folder', async () => {
+    const srv = await server('explicit');
+    const folder = srv.makeFolder('relative-root');
+    fs.writeFileSync(path.join(folder, 'hello.txt'), 'hi');
+    const target = parseTarget(`ftps://${srv.user}@127.0.0.1:${srv.port}/~/relative-root`, 'destination');
+    const backend = await openBackend(target, { password: srv.password, allowUntrustedCertificate: true });
+    try {
+      assert.equal((backend as FtpBackend).root, folder);
+      assert.deepEqual((await backend.listDir('')).entries.map((e) => e.path), ['hello.txt']);
+      assert.match(backend.displayName, /^ftps:\/\//);
+      assert.ok(backend.id.endsWith(folder), backend.id);
+    } finally {
+      await backend.close();
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('a root folder that does not exist yet: listing it is a clear error; mkdir("") creates it with its parents', async () => {
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    const backend = await connect(srv, path.join(folder, 'new site', 'www'));
+    try {
+      await assert.rejects(backend.listDir(''), (error: unknown) => error instanceof StorageError && /folder does not exist or cannot be opened on FTP server 127\.0\.0\.1:\d+: \//.test(error.message));
+      await backend.mkdir('');
+      await backend.mkdir('');
+      assert.deepEqual((await backend.listDir('')).entries, []);
+      await backend.write('index.html', streamOf('<h1>hi</h1>'));
+      assert.equal(fs.readFileSync(path.join(folder, 'new site', 'www', 'index.html'), 'utf8'), '<h1>hi</h1>');
+    } finally {
+      await backend.close();
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('a missing password is a clear usage error when nobody can be asked, and the prompt is used when there is one', async () => {
+    const srv = await server('none');
+    await assert.rejects(
+      FtpBackend.connect(targetFor(srv, srv.root), { prompt: async () => undefined }),
+      (error: unknown) => error instanceof UsageError && /password is needed/.test(error.message) && error.message.includes(`127.0.0.1:${srv.port}`),
+    );
+    const asked: string[] = [];
+    const backend = await FtpBackend.connect(targetFor(srv, srv.root), {
+      prompt: async (question, { secret }) => {
+        asked.push(question);
+        assert.equal(secret, true);
+        return srv.password;
+      },
+    });
+    await backend.close();
+    assert.equal(asked.length, 1);
+    assert.ok(asked[0]!.includes(srv.user));
+  });
+});
+
+describe('FtpBackend: listing and modification times (vsftpd)', () => {
+  it('vsftpd has no MLSD: listing is LIST + MDTM, times are exact to the second, and are kept', async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    const backend = await connect(srv, root);
+    try {
+      assert.equal(backend.features.mlsd, false);
+      assert.equal(backend.features.mdtm, true);
+      assert.equal(backend.listingMode, 'LIST+MDTM');
+      // A recent file: LIST shows only "Mon DD HH:MM"; MDTM gives the seconds.
+      const written = await backend.write('recent.txt', streamOf('recent'));
+      const onDisk = Math.floor(fs.statSync(path.join(root, 'recent.txt')).mtimeMs / 1000) * 1000;
+      assert.equal(written.mtimeMs, onDisk);
+      const listed = (await backend.listDir('')).entries.find((e) => e.path === 'recent.txt');
+      assert.equal(listed?.mtimeMs, onDisk);
+      assert.equal((await backend.stat('recent.txt'))?.mtimeMs, onDisk);
+      // Set times survive, whole seconds.
+      const entry = await backend.write('old.txt', streamOf('old'), { mtimeMs: 1_234_567_890_999 });
+      assert.equal(entry.mtimeMs, 1_234_567_890_000);
+      assert.equal(backend.keepsMtime, true);
+      assert.equal(fs.statSync(path.join(root, 'old.txt')).mtimeMs, 1_234_567_890_000);
+      // Stable: listing again gives the same times.
+      const again = await backend.listDir('');
+      const first = await backend.listDir('');
+      assert.deepEqual(again.entries, first.entries);
+    } finally {
+      await backend.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('names with spaces, unicode, glob characters and leading dashes list, read and move correctly', async () => {
+    const srv = await server('explicit');
+    const { parent, root } = freshRoot(srv);
+    const backend = await connect(srv, root);
+    try {
+      const names = ['a b.txt', ' lead space.txt', 'trail space .txt', 'ends in a space ', 'two  spaces', 'ü ß é.txt', '日本/語 x.txt', '[ab]*?.txt', '-rf', 'dir [x]/*.md', 'emoji 😀'];
+      for (const name of names) await backend.write(name, streamOf(`content ${name}`), { mtimeMs: 1_600_000_000_000 });
+      const files: string[] = [];
+      const pending = [''];
+      while (pending.length > 0) {
+        for (const entry of (await backend.listDir(pending.pop() as string)).entries) {
+          if (entry.kind === 'dir') pending.push(entry.path);
+          else {
+            files.push(entry.path);
+            assert.equal(entry.mtimeMs, 1_600_000_000_000, entry.path);
+          }
+        }
+      }
+      assert.deepEqual(files.sort(), [...names].sort());
+      for (const name of names) assert.equal((await readAll(backend, name)).toString(), `content ${name}`);
+      await backend.rename('dir [x]', 'moved [y]');
+      assert.equal((await readAll(backend, 'moved [y]/*.md')).toString(), 'content dir [x]/*.md');
+      // The glob folder lists only its own content (no pattern matching on the server).
+      assert.deepEqual((await backend.listDir('moved [y]')).entries.map((e) => e.path), ['moved [y]/*.md']);
+    } finally {
+      await backend.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('symbolic links and names that are not UTF-8 are skipped with a reason; dot files are listed', async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    fs.writeFileSync(Buffer.concat([Buffer.from(`${root}/latin1-`), Buffer.from([0xe9]), Buffer.from('.txt')]), 'not UTF-8');
+    fs.writeFileSync(path.join(root, '.htaccess'), 'deny');
+    fs.writeFileSync(path.join(root, 'real.txt'), 'r');
+    fs.symlinkSync('real.txt', path.join(root, 'link.txt'));
+    fs.symlinkSync('/etc', path.join(root, 'etc-link'));
+    const backend = await connect(srv, root);
+    try {
+      const listing = await backend.listDir('');
+      assert.deepEqual(listing.entries.map((e) => e.path).sort(), ['.htaccess', 'real.txt']);
+      assert.deepEqual(listing.skipped.map((s) => `${s.path}: ${s.reason}`).sort(), [
+        'etc-link: symbolic link (not followed)',
+        'latin1-\uFFFD.txt: name is not valid UTF-8 (cannot be addressed over FTP)',
+        'link.txt: symbolic link (not followed)',
+      ]);
+    } finally {
+      await backend.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('parses MLSx/MDTM times and LIST dates (MLSD itself is not served by vsftpd)', () => {
+    assert.equal(parseFtpTimestamp('20200102030405'), Date.UTC(2020, 0, 2, 3, 4, 5));
+    assert.equal(parseFtpTimestamp('20200102030405.123'), Date.UTC(2020, 0, 2, 3, 4, 5, 123));
+    assert.equal(parseFtpTimestamp('20200102030405.1'), Date.UTC(2020, 0, 2, 3, 4, 5, 100));
+    assert.equal(parseFtpTimestamp('2020-01-02'), undefined);
+    assert.equal(parseMdtmReply('213 20200102030405'), Date.UTC(2020, 0, 2, 3, 4, 5));
+    assert.equal(parseMdtmReply('550 Could not get file modification time.'), undefined);
+    assert.equal(formatFtpTimestamp(Date.UTC(2020, 0, 2, 3, 4, 5, 999)), '20200102030405');
+    const now = Date.UTC(2025, 0, 10, 12, 0);
+    assert.equal(parseListDate('Jan 09 23:59', now), Date.UTC(2025, 0, 9, 23, 59));
+    assert.equal(parseListDate('Dec 31 23:50', now), Date.UTC(2024, 11, 31, 23, 50), 'a date ahead is last year');
+    assert.equal(parseListDate('Jan 02 2020', now), Date.UTC(2020, 0, 2));
+    assert.equal(parseListDate('2020-01-02 06:48', now), Date.UTC(2020, 0, 2, 6, 48));
+    assert.equal(parseListDate('01-02-20 06:48PM', now), Date.UTC(2020, 0, 2, 18, 48));
+    assert.equal(parseListDate('whenever', now), undefined);
+    // An MLSD listing as basic-ftp parses it, and an MLST reply reduced to the same form: the same time.
+    const [file, dir, link] = parseList(
+      ['type=file;size=12;modify=20240102030405.250;perm=r; a b.txt', 'type=dir;modify=20240102030405; sub', 'type=OS.unix=symlink;modify=20240102030405; ln', 'type=cdir; .'].join('\r\n'),
+    );
+    assert.equal(file?.name, 'a b.txt');
+    assert.equal(file?.size, 12);
+    assert.equal(file?.modifiedAt?.getTime(), Date.UTC(2024, 0, 2, 3, 4, 5, 250));
+    assert.equal(dir?.isDirectory, true);
+    assert.equal(link?.isSymbolicLink, true);
+    const line = mlstFactsLine('250-Listing /srv/a b.txt\n type=file;size=12;modify=20240102030405.250; /srv/a b.txt\n250 End');
+    assert.equal(parseList(line!)[0]?.modifiedAt?.getTime(), file?.modifiedAt?.getTime());
+  });
+});
+
+describe('FtpBackend: error messages', () => {
+  const reply = (code: number, message: string) => Object.assign(new Error(message), { name: 'FTPError', code });
+  const where = 'FTP server example.com:21';
+  it('server replies become causes in words, with the reply; only temporary ones are transient', () => {
+    const cases: [number, string, CommandKind, RegExp, boolean][] = [
+      [452, '452 Insufficient storage space', 'write', /^Cannot write "a\.txt" on FTP server example\.com:21: disk full or storage quota exceeded \(server replied: 452 Insufficient storage space\)$/, false],
+      [552, '552 Quota exceeded', 'write', /disk full or storage quota exceeded/, false],
+      [553, '553 Could not create file.', 'write', /permission denied or name not allowed \(server replied: 553 Could not create file\.\)/, false],
+      [550, '550 Permission denied.', 'write', /permission denied, or a parent folder is missing/, false],
+      [550, '550 Failed to open file.', 'read', /no such file, or permission denied/, false],
+      [530, '530 Login incorrect.', 'read', /not logged in/, false],
+      [421, '421 Timeout.', 'read', /the server is closing the connection/, true],
+      [426, '426 Failure writing network stream.', 'read', /transfer aborted/, true],
+      [451, '451 Failure writing to local file.', 'write', /failed writing the file \(disk full, or an I\/O error/, true],
+    ];
+    for (const [code, message, kind, pattern, transient] of cases) {
+      const error = ftpError(kind === 'read' ? 'read' : 'write', 'a.txt', where, reply(code, message), kind);
+      assert.ok(error instanceof StorageError);
+      assert.match(error.message, pattern, `${code}`);
+      assert.equal(error.transient, transient, `${code} transient`);
+    }
+    const refused = ftpError('list folder', 'x', where, Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:21'), { code: 'ECONNREFUSED' }), 'list');
+    assert.equal(refused.message, 'Cannot list folder "x" on FTP server example.com:21: connection refused (ECONNREFUSED)');
+    assert.equal((refused as StorageError).transient, true);
+    const cert = ftpError('read', 'x', where, Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'read');
+    assert.match(cert.message, /TLS failure: the server's certificate is not trusted \(self-signed certificate\)/);
+    assert.equal((cert as StorageError).transient, false);
+  });
+});
+
+describe('FtpBackend: same-size changes at sync level', () => {
+  it('a same-size remote change within the same minute is seen (MDTM seconds, where LIST shows the same minute)', async () => {
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'syncengine-ftp-same-size-'));
+    const local = path.join(work, 'local');
+    fs.mkdirSync(local);
+    const remote = await connect(srv, folder);
+    try {
+      const minute = Math.floor((Date.now() - 86_400_000) / 60_000) * 60_000; // yesterday, on a minute boundary
+      fs.writeFileSync(path.join(local, 'page.html'), 'AAAA');
+      fs.utimesSync(path.join(local, 'page.html'), new Date(), new Date(minute + 5_000));
+      fs.writeFileSync(path.join(local, 'other.txt'), 'o');
+      const sync = () => runSync({ source: new LocalBackend(local), destination: remote, stateDir: path.join(work, 'state') });
+      assert.deepEqual((await sync()).stats.errors, []);
+      assert.equal(fs.readFileSync(path.join(folder, 'page.html'), 'utf8'), 'AAAA');
+
+      // Someone changes the remote file: same size, same minute, 25 s later.
+      await remote.write('page.html', streamOf('BBBB'), { mtimeMs: minute + 30_000 });
+      // LIST alone could not tell: same size, same date text.
+      const client = new Client(10_000);
+      await client.access({ host: srv.host, port: srv.port, user: srv.user, password: srv.password });
+      await client.cd(folder);
+      const listed = (await client.list()).find((f) => f.name === 'page.html');
+      client.close();
+      assert.equal(listed?.size, 4);
+      assert.equal(parseListDate(listed!.rawModifiedAt), minute + 0, `LIST shows ${listed?.rawModifiedAt}: minute precision`);
+
+      const second = await sync();
+      assert.deepEqual(second.stats.errors, []);
+      assert.equal(second.stats.downloaded, 1, 'the change was seen and brought down');
+      assert.equal(fs.readFileSync(path.join(local, 'page.html'), 'utf8'), 'BBBB');
+      const third = await sync();
+      assert.equal(third.plan.counts.upload + third.plan.counts.download, 0, 'converged');
+    } finally {
+      await remote.close();
+      fs.rmSync(folder, { recursive: true, force: true });
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  it('a same-size change within the same second cannot be seen by size and time; the next overwrite keeps it in the trash', async () => {
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'syncengine-ftp-same-second-'));
+    const local = path.join(work, 'local');
+    fs.mkdirSync(local);
+    const remote = await connect(srv, folder);
+    try {
+      const t = Math.floor((Date.now() - 3_600_000) / 1000) * 1000;
+      fs.writeFileSync(path.join(local, 'doc.txt'), 'v1-A');
+      fs.utimesSync(path.join(local, 'doc.txt'), new Date(), new Date(t + 100));
+      fs.writeFileSync(path.join(local, 'keep.txt'), 'k');
+      const sync = () => runSync({ source: new LocalBackend(local), destination: remote, stateDir: path.join(work, 'state') });
+      await sync();
+      // Same size, same second: the store cannot tell (no hash over FTP, times in seconds).
+      await remote.write('doc.txt', streamOf('v1-B'), { mtimeMs: t + 900 });
+      const unseen = await sync();
+      assert.equal(unseen.plan.counts.download + unseen.plan.counts.upload, 0, 'not detected (documented limit)');
+      assert.equal(fs.readFileSync(path.join(folder, 'doc.txt'), 'utf8'), 'v1-B', 'and not overwritten either');
+      // The next local edit replaces it, but the replaced remote version goes to the remote trash.
+      fs.writeFileSync(path.join(local, 'doc.txt'), 'version 2, longer');
+      const up = await sync();
+      assert.deepEqual(up.stats.errors, []);
+      assert.equal(up.stats.uploaded, 1);
+      assert.equal(fs.readFileSync(path.join(folder, 'doc.txt'), 'utf8'), 'version 2, longer');
+      const trashed: string[] = [];
+      const walk = (d: string) => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+          if (e.isDirectory()) walk(path.join(d, e.name));
+          else trashed.push(fs.readFileSync(path.join(d, e.name), 'utf8'));
+        }
+      };
+      walk(path.join(folder, '.syncengine-trash'));
+      assert.deepEqual(trashed, ['v1-B'], 'the unseen version is recoverable');
+    } finally {
+      await remote.close();
+      fs.rmSync(folder, { recursive: true, force: true });
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('FtpBackend: empty files over TLS', () => {
+  it('an empty upload that a TLS server refuses is tried again, waiting before closing the data connection', async () => {
+    // vsftpd fails an empty TLS upload closed right after the handshake. The backend waits before
+    // closing for servers that greet as vsftpd; this one hides its name, so the first empty upload
+    // fails, is retried, and the backend waits from then on.
+    const srv = await server('banner');
+    const { parent, root } = freshRoot(srv);
+    const backend = await connect(srv, root);
+    const delay = () => (backend as unknown as { emptyTlsUploadDelayMs: number }).emptyTlsUploadDelayMs;
+    try {
+      assert.equal(delay(), 0, 'not recognised as vsftpd');
+      for (let i = 0; i < 4; i++) assert.equal((await backend.write(`empty-${i}.txt`, i % 2 ? Buffer.alloc(0) : streamOf())).size, 0);
+      assert.deepEqual(fs.readdirSync(root).sort(), ['empty-0.txt', 'empty-1.txt', 'empty-2.txt', 'empty-3.txt']);
+      assert.equal(await readAll(backend, 'empty-2.txt').then((b) => b.length), 0);
+      assert.ok(delay() > 0, 'learned from the refusal');
+    } finally {
+      await backend.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('FtpBackend: connection pool', () => {
+  /** Highest number of temporary (in-progress) uploads seen at once in `dir` while `work` runs. */
+  async function maxParallelUploads(dir: string, work: Promise<unknown>): Promise<number> {
+    let done = false;
+    let max = 0;
+    const finished = work.finally(() => (done = true));
+    while (!done) {
+      max = Math.max(max, tempFilesBelow(dir).length);
+      await sleep(5);
+    }
+    await finished;
+    return max;
+  }
+
+  it('runs operations in parallel on up to `connections` connections, and no more', async () => {
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    try {
+      for (const connections of [3, 1]) {
+        const backend = await connect(srv, folder, { connections });
+        const writes = Promise.all(
+          Array.from({ length: 6 }, (_, i) => backend.write(`p${connections}/f${i}.bin`, generatedSource(256 * 1024, { chunkSize: 32 * 1024, delayMs: 15 }).stream())),
+        );
+        const reads = Promise.all(Array.from({ length: 6 }, () => backend.stat('nothing-here.txt')));
+        const max = await maxParallelUploads(folder, Promise.all([writes, reads]));
+        assert.equal(max, connections, `${connections} connection(s): ${max} uploads at once`);
+        assert.equal(backend.connectionsOpened, connections);
+        for (let i = 0; i < 6; i++) assert.equal(fs.statSync(path.join(folder, `p${connections}`, `f${i}.bin`)).size, 256 * 1024);
+        await backend.close();
+      }
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('a server that allows fewer connections ("421 too many connections") gets what it allows; everything still runs', async () => {
+    const srv = await server('limited');
+    const folder = srv.makeFolder();
+    const backend = await connect(srv, folder, { connections: 4 });
+    try {
+      await Promise.all(Array.from({ length: 8 }, (_, i) => backend.write(`f${i}.txt`, streamOf(`file ${i}`))));
+      await Promise.all(Array.from({ length: 8 }, async (_, i) => assert.equal((await readAll(backend, `f${i}.txt`)).toString(), `file ${i}`)));
+      assert.equal(backend.maxConnections, 2);
+    } finally {
+      await backend.close();
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Faults
+
+describe('FtpBackend: faults', () => {
+  it('a session killed mid-upload fails the write with a transient error; the old content stays; the next operation reconnects', async () => {
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    const backend = await connect(srv, folder);
+    try {
+      await backend.write('doc.bin', streamOf('old content'));
+      const opened = backend.connectionsOpened;
+      const source = generatedSource(16 * 1024 * 1024, { chunkSize: 64 * 1024, delayMs: 5 });
+      let killed: Promise<number> | undefined;
+      await assert.rejects(
+        backend.write('doc.bin', source.stream(), {
+          onBytes: (bytes) => {
+            if (bytes >= 512 * 1024) killed ??= srv.killSessions();
+          },
+        }),
+        (error: unknown) => {
+          assert.ok(error instanceof StorageError, String(error));
+          assert.equal(error.transient, true, error.message);
+          assert.match(error.message, /Cannot write "doc\.bin" on FTP server 127\.0\.0\.1:\d+: /);
+          return true;
+        },
+      );
+      assert.ok((await killed!) > 0, 'sessions were killed');
+      assert.ok(source.state.produced < source.state.size, 'the upload stopped early');
+      assert.equal(fs.readFileSync(path.join(folder, 'doc.bin'), 'utf8'), 'old content');
+      assert.deepEqual(tempFilesBelow(folder), [], 'the partial temporary file was removed');
+      // The pool reconnects by itself.
+      assert.equal((await readAll(backend, 'doc.bin')).toString(), 'old content');
+      await backend.write('doc.bin', streamOf('new content'));
+      assert.equal(fs.readFileSync(path.join(folder, 'doc.bin'), 'utf8'), 'new content');
+      assert.ok(backend.connectionsOpened > opened, 'new connections were opened');
+      // Idle connections killed under the pool are replaced without the caller noticing (read-only ops retry once).
+      await srv.killSessions();
+      assert.equal((await backend.stat('doc.bin'))?.size, 11);
+      assert.equal((await backend.listDir('')).entries.length, 1);
+    } finally {
+      await backend.close();
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('a session killed mid-download fails the stream with a transient error', async () => {
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    const backend = await connect(srv, folder);
+    try {
+      fs.writeFileSync(path.join(folder, 'big.bin'), Buffer.alloc(32 * 1024 * 1024, 1));
+      const stream = await backend.read('big.bin');
+      let bytes = 0;
+      await assert.rejects(
+        (async () => {
+          for await (const chunk of stream) {
+            bytes += (chunk as Buffer).length;
+            if (bytes >= 1024 * 1024 && bytes - (chunk as Buffer).length < 1024 * 1024) await srv.killSessions();
+            await sleep(1);
+          }
+        })(),
+        (error: unknown) => error instanceof StorageError && error.transient && /Cannot read "big\.bin" on FTP server/.test(error.message),
+      );
+      assert.ok(bytes < 32 * 1024 * 1024);
+      assert.equal((await backend.stat('big.bin'))?.size, 32 * 1024 * 1024);
+    } finally {
+      await backend.close();
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('connections dropped in the middle of a sync: errors are retried or reported, nothing is lost, the next run converges', async () => {
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'syncengine-ftp-drop-'));
+    const local = path.join(work, 'local');
+    const expected = new Map<string, Buffer>();
+    for (let i = 0; i < 30; i++) {
+      const p = `d${i % 3}/file-${i}.dat`;
+      const content = Buffer.alloc(i % 10 === 0 ? 3 * 1024 * 1024 : 40_000 + i, `${p};`);
+      expected.set(p, content);
+      fs.mkdirSync(path.dirname(path.join(local, p)), { recursive: true });
+      fs.writeFileSync(path.join(local, p), content);
+    }
+    // Files already on the remote that the sync must keep (two-way: they come down).
+    fs.writeFileSync(path.join(folder, 'remote-only.txt'), 'from the server');
+    expected.set('remote-only.txt', Buffer.from('from the server'));
+    const remote = await connect(srv, folder);
+    try {
+      const events: SyncEvent[] = [];
+      let kills = 0;
+      let uploaded = 0;
+      const sync = (onEvent?: (e: SyncEvent) => void) =>
+        runSync({ source: new LocalBackend(local), destination: remote, stateDir: path.join(work, 'state'), ...(onEvent ? { onEvent } : {}) });
+      const first = await sync((event) => {
+        events.push(event);
+        if (event.type === 'file-complete' && event.action === 'upload' && ++uploaded % 8 === 0 && kills < 2) {
+          kills++;
+          void srv.killSessions();
+        }
+        if (event.type === 'file-progress' && event.bytes >= 1024 * 1024 && kills < 3 && uploaded >= 20) {
+          kills++;
+          void srv.killSessions();
+        }
+      });
+      assert.ok(kills >= 2, `sessions were killed during the sync (${kills})`);
+      const failures = events.filter((e) => e.type === 'file-error');
+      assert.ok(failures.length > 0, 'the drops hit transfers');
+      for (const failure of first.stats.errors) assert.match(failure.message, /FTP server 127\.0\.0\.1/);
+      // Nothing torn: whatever arrived on the server is complete.
+      for (const [p, content] of expected) {
+        const remoteFile = path.join(folder, p);
+        if (fs.existsSync(remoteFile)) assert.ok(fs.readFileSync(remoteFile).equals(content), `${p} is complete on the server`);
+      }
+      assert.equal(fs.readFileSync(path.join(local, 'remote-only.txt'), 'utf8'), 'from the server');
+      // The next runs converge.
+      let rounds = 0;
+      for (;;) {
+        const next = await sync();
+        rounds++;
+        const c = next.plan.counts;
+        if (c.upload + c.download + c.deleteSource + c.deleteDestination === 0 && next.stats.errors.length === 0) break;
+        assert.ok(rounds < 4, `converges: ${JSON.stringify(next.stats.errors)}`);
+      }
+      for (const [p, content] of expected) {
+        assert.ok(fs.readFileSync(path.join(folder, p)).equals(content), `${p} on the server`);
+        assert.ok(fs.readFileSync(path.join(local, p)).equals(content), `${p} locally`);
+      }
+      assert.deepEqual(tempFilesBelow(folder), [], 'no temporary files left on the server');
+    } finally {
+      await remote.close();
+      fs.rmSync(folder, { recursive: true, force: true });
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  it('a wrong password is a clear, permanent login error naming the server', async () => {
+    const srv = await server('none');
+    await assert.rejects(
+      FtpBackend.connect(targetFor(srv, srv.root), { password: 'not-the-password' }, { timeoutMs: 10_000 }),
+      (error: unknown) => {
+        assert.ok(error instanceof StorageError, String(error));
+        assert.equal(error.transient, false);
+        assert.match(error.message, new RegExp(`Cannot log in to FTP server 127\\.0\\.0\\.1:${srv.port} as "${srv.user}": login failed: wrong user name or password \\(server replied: 530`));
+        return true;
+      },
+    );
+  });
+
+  it('nothing listening: "connection refused" naming host:port', async () => {
+    const port = await freePort();
+    await assert.rejects(
+      FtpBackend.connect({ kind: 'ftp', raw: 'x', host: '127.0.0.1', port, user: 'u', path: '/' }, { password: 'p' }, { timeoutMs: 5_000 }),
+      (error: unknown) => error instanceof StorageError && error.message === `Cannot connect to FTP server 127.0.0.1:${port}: connection refused (ECONNREFUSED)`,
+    );
+  });
+
+  it('a server that accepts the connection but never answers: a timeout naming host:port', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const started = Date.now();
+      await assert.rejects(
+        FtpBackend.connect({ kind: 'ftp', raw: 'x', host: '127.0.0.1', port, user: 'u', path: '/' }, { password: 'p' }, { timeoutMs: 1_000 }),
+        (error: unknown) => error instanceof StorageError && error.transient && error.message.startsWith(`Cannot connect to FTP server 127.0.0.1:${port}: timed out`),
+      );
+      assert.ok(Date.now() - started < 5_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('disk full on the server: the upload fails naming the file and the server, the old content stays, no temporary file is left', async (t) => {
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    const small = path.join(folder, 'small');
+    fs.mkdirSync(small);
+    // A 1 MiB file system for the FTP user (needs mount privileges; skipped where there are none).
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=1m,uid=${srv.uid},gid=${srv.gid},mode=0755`, 'tmpfs', small], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      fs.rmSync(folder, { recursive: true, force: true });
+      t.skip(`cannot mount a small tmpfs here: ${mounted.stderr.trim()}`);
+      return;
+    }
+    const backend = await connect(srv, folder);
+    try {
+      await backend.write('small/doc.txt', streamOf('old content'));
+      // vsftpd resets the data connection when its write fails, before its "451 Failure writing to
+      // local file" reply, and basic-ftp closes the session on the reset: the cause we can report
+      // is the reset (transient: the engine tries again, then reports it). Servers that reply
+      // 452/552 get "disk full" (see the reply mapping test).
+      await assert.rejects(backend.write('small/doc.txt', generatedSource(3 * 1024 * 1024).stream()), (error: unknown) => {
+        assert.ok(error instanceof StorageError, String(error));
+        assert.match(error.message, /^Cannot write "small\/doc\.txt" on FTP server 127\.0\.0\.1:\d+: (connection reset|connection lost|connection broken|the server failed writing the file \(disk full)/);
+        return true;
+      });
+      assert.equal(fs.readFileSync(path.join(small, 'doc.txt'), 'utf8'), 'old content');
+      assert.deepEqual(tempFilesBelow(folder), []);
+      // Space is back: the next write works.
+      await backend.write('small/doc.txt', streamOf('new content'));
+      assert.equal(fs.readFileSync(path.join(small, 'doc.txt'), 'utf8'), 'new content');
+    } finally {
+      await backend.close();
+      spawnSync('umount', [small]);
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('permission denied on one folder: that file is reported, the rest is synced', async () => {
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'syncengine-ftp-perm-'));
+    const local = path.join(work, 'local');
+    fs.mkdirSync(path.join(local, 'locked'), { recursive: true });
+    fs.writeFileSync(path.join(local, 'locked', 'new.txt'), 'cannot go up');
+    fs.writeFileSync(path.join(local, 'ok.txt'), 'fine');
+    fs.mkdirSync(path.join(local, 'sub'));
+    fs.writeFileSync(path.join(local, 'sub', 'also.txt'), 'fine too');
+    // A folder the FTP user cannot write to (owned by root, r-x for everyone).
+    fs.mkdirSync(path.join(folder, 'locked'));
+    fs.writeFileSync(path.join(folder, 'locked', 'existing.txt'), 'root owned');
+    fs.chmodSync(path.join(folder, 'locked', 'existing.txt'), 0o444);
+    fs.chmodSync(path.join(folder, 'locked'), 0o555);
+    fs.writeFileSync(path.join(local, 'locked', 'existing.txt'), 'root owned');
+    const remote = await connect(srv, folder);
+    try {
+      const result = await runSync({ source: new LocalBackend(local), destination: remote, stateDir: path.join(work, 'state') });
+      assert.equal(result.stats.errors.length, 1, JSON.stringify(result.stats.errors));
+      const [failure] = result.stats.errors;
+      assert.equal(failure?.path, 'locked/new.txt');
+      assert.match(failure!.message, /Cannot write "locked\/new\.txt" on FTP server 127\.0\.0\.1:\d+: permission denied/);
+      assert.match(failure!.message, /553/);
+      assert.equal(fs.readFileSync(path.join(folder, 'ok.txt'), 'utf8'), 'fine');
+      assert.equal(fs.readFileSync(path.join(folder, 'sub', 'also.txt'), 'utf8'), 'fine too');
+      assert.deepEqual(fs.readdirSync(path.join(folder, 'locked')), ['existing.txt']);
+      // Deleting a protected file is refused with a clear error too.
+      await assert.rejects(remote.deleteFile('locked/existing.txt'), /Cannot delete "locked\/existing\.txt" on FTP server 127\.0\.0\.1:\d+: permission denied/);
+    } finally {
+      await remote.close();
+      fs.chmodSync(path.join(folder, 'locked'), 0o755);
+      fs.rmSync(folder, { recursive: true, force: true });
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  it('TLS mismatches are clear errors: FTPS to a plain server, plain FTP to an FTPS-only server, implicit TLS to a plain port, an untrusted certificate', async () => {
+    const plain = await server('none');
+    await assert.rejects(
+      FtpBackend.connect(targetFor(plain, plain.root, { kind: 'ftps' }), { password: plain.password, allowUntrustedCertificate: true }, { timeoutMs: 5_000 }),
+      (error: unknown) => error instanceof StorageError && !error.transient && new RegExp(`^Cannot start TLS with FTPS server 127\\.0\\.0\\.1:${plain.port}: the server does not offer FTPS \\(AUTH TLS refused`).test(error.message),
+    );
+    await assert.rejects(
+      FtpBackend.connect(targetFor(plain, plain.root, { kind: 'ftps' }), { password: plain.password, allowUntrustedCertificate: true, ftpsImplicit: true }, { timeoutMs: 5_000 }),
+      (error: unknown) => error instanceof StorageError && new RegExp(`^Cannot connect to FTPS server 127\\.0\\.0\\.1:${plain.port}: TLS failure`).test(error.message),
+    );
+    const secure = await server('explicit');
+    await assert.rejects(
+      FtpBackend.connect(targetFor(secure, secure.root, { kind: 'ftp' }), { password: secure.password }, { timeoutMs: 5_000 }),
+      (error: unknown) => error instanceof StorageError && !error.transient && /requires an encrypted connection; use ftps:\/\//.test(error.message) && error.message.includes(`127.0.0.1:${secure.port}`),
+    );
+    await assert.rejects(
+      FtpBackend.connect(targetFor(secure, secure.root), { password: secure.password }, { timeoutMs: 5_000 }),
+      (error: unknown) => error instanceof StorageError && !error.transient && /TLS failure: the server's certificate is not trusted \(self-signed certificate\)/.test(error.message) && error.message.includes(`127.0.0.1:${secure.port}`),
+    );
+  });
+});

@@ -234,7 +234,9 @@ export function walkInWorker(request: TreeListingOptions & { root: string }): Pr
   const { onProgress, ...data } = request;
   if (!fs.existsSync(WORKER_FILE)) return Promise.resolve(walkLocalTree(request.root, data, onProgress));
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_FILE, { workerData: { ...data, patterns: [...data.patterns] } });
+    // A larger young generation: the walk allocates a Stats object per entry, and the default
+    // size makes the worker spend much of its time in scavenges.
+    const worker = new Worker(WORKER_FILE, { workerData: { ...data, patterns: [...data.patterns] }, resourceLimits: { maxYoungGenerationSizeMb: 48 } });
     let settled = false;
     worker.on('message', (message: PackedListing | { progress: number }) => {
       if ('progress' in message) {

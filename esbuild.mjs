@@ -10,7 +10,14 @@ const production = process.argv.includes('--production');
 
 const options = {
   // The folder-listing worker is loaded by path from beside the bundle that starts it.
-  entryPoints: { cli: 'src/cli/main.ts', localTreeWorker: 'src/backends/localTreeWorker.ts' },
+  // Remote backends are bundles of their own, required only when a target of their kind is used.
+  entryPoints: {
+    cli: 'src/cli/main.ts',
+    localTreeWorker: 'src/backends/localTreeWorker.ts',
+    'backend-sftp': 'src/backends/sftp.ts',
+    'backend-ftp': 'src/backends/ftp.ts',
+    'backend-s3': 'src/backends/s3.ts',
+  },
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -19,7 +26,9 @@ const options = {
   sourcemap: !production,
   minify: production,
   banner: { js: '#!/usr/bin/env node' },
-  define: { SYNCENGINE_VERSION: JSON.stringify(pkg.version) },
+  // ssh2's optional native helpers: it falls back to pure JavaScript when they cannot be loaded.
+  external: ['*.node', 'cpu-features'],
+  define: { SYNCENGINE_VERSION: JSON.stringify(pkg.version), 'process.env.SYNCENGINE_BUNDLE': '"1"' },
   logLevel: 'warning',
 };
 

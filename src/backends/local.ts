@@ -217,7 +217,8 @@ export class LocalBackend implements Backend {
 
   async read(path: string, signal?: AbortSignal): Promise<Readable> {
     const { fd, absPath } = this.openForRead(path, signal);
-    return fs.createReadStream(absPath, { fd, signal, autoClose: true });
+    // 1 MiB reads: with the default 64 KiB, uploads to remote stores are capped by chunk overhead.
+    return fs.createReadStream(absPath, { fd, signal, autoClose: true, highWaterMark: 1024 * 1024 });
   }
 
   /** The whole of a small file, read in one go (cheaper than a stream for the many small files of a tree). */

@@ -230,9 +230,13 @@ function unpackListing(packed: PackedListing): TreeListing & { error?: WalkError
 const WORKER_FILE = nodePath.join(__dirname, 'localTreeWorker.js');
 
 /** Walk in a worker thread; falls back to this thread where no worker can be started. */
+/** Below this many expected files a worker costs more to start than the walk it would take over. */
+const WORKER_MIN_FILES = 20_000;
+
 export function walkInWorker(request: TreeListingOptions & { root: string }): Promise<TreeListing & { error?: WalkError }> {
-  const { onProgress, ...data } = request;
-  if (!fs.existsSync(WORKER_FILE)) return Promise.resolve(walkLocalTree(request.root, data, onProgress));
+  const { onProgress, expectedFiles, ...data } = request;
+  const small = expectedFiles !== undefined && expectedFiles < WORKER_MIN_FILES;
+  if (small || !fs.existsSync(WORKER_FILE)) return Promise.resolve(walkLocalTree(request.root, data, onProgress));
   return new Promise((resolve, reject) => {
     // A larger young generation: the walk allocates a Stats object per entry, and the default
     // size makes the worker spend much of its time in scavenges.

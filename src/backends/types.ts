@@ -39,6 +39,8 @@ export interface TreeListingOptions {
   removeStaleTemp?: boolean;
   /** Called now and then with the number of files found so far. */
   onProgress?: (files: number) => void;
+  /** About how many files the tree held last time, if known: stores may pick a strategy by it. */
+  expectedFiles?: number;
 }
 
 export interface TreeListing {

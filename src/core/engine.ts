@@ -126,6 +126,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
         patterns,
         ignoreFiles,
         removeStaleTemp: !request.dryRun,
+        ...(expectedFiles !== undefined ? { expectedFiles } : {}),
         ...(scope ? { scope } : {}),
         concurrency: limits.operations,
         onProgress: (files) => emit({ type: 'scan-progress', side, files }),
@@ -135,6 +136,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       return result;
     };
     const previousIgnoreFiles = scope ? undefined : state.loadIgnoreFiles();
+    const expectedFiles = state.estimatedBaseEntries();
     const sourceScan = scan('source', 'collect');
     const earlyDestinationScan = scope ? undefined : scan('destination', previousIgnoreFiles ?? {});
     // Both scans are under way (in worker threads for local folders): read the state meanwhile.

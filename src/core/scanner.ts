@@ -17,6 +17,8 @@ export interface ScanOptions {
   ignoreFiles: 'collect' | Readonly<Record<string, string>>;
   /** Remove temporary files that killed transfers left behind (stores that can tell). */
   removeStaleTemp?: boolean;
+  /** About how many files the tree held last time, if known. */
+  expectedFiles?: number;
   /** Only these paths (files or folders) and what is below them; undefined: the whole tree. */
   scope?: readonly string[];
   /** How many folders are listed at once (remote stores gain from more). */
@@ -58,6 +60,7 @@ export async function scanTree(backend: Backend, options: ScanOptions): Promise<
       ignoreFiles: options.ignoreFiles,
       removeStaleTemp: options.removeStaleTemp === true,
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.expectedFiles !== undefined ? { expectedFiles: options.expectedFiles } : {}),
     });
     const tree: Tree = { files: new Map(), dirs: new Set(listing.dirs) };
     for (const entry of listing.files) tree.files.set(entry.path, entry);

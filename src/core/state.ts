@@ -10,6 +10,8 @@ import type { Base, BaseEntry, SideSnapshot } from './model';
 import type { Side } from './options';
 
 const STATE_VERSION = 2;
+/** A base row takes about this many bytes (path, two snapshots, hashes). */
+const BASE_BYTES_PER_ENTRY = 100;
 
 /** The pair id: stable for the same two roots, whatever order of options. */
 export function pairId(sourceId: string, destinationId: string): string {
@@ -113,6 +115,12 @@ export class StateStore {
     this.closeJournal();
     if (this.locked) fs.rmSync(this.file('lock'), { force: true });
     this.locked = false;
+  }
+
+  /** About how many files the base holds, from its size on disk (cheap: it is not read). */
+  estimatedBaseEntries(): number | undefined {
+    const size = fs.statSync(this.basePath, { throwIfNoEntry: false })?.size;
+    return size === undefined ? undefined : Math.round(size / BASE_BYTES_PER_ENTRY);
   }
 
   /** The base, with the journal of an interrupted run applied. `firstSync` when there is none. */

@@ -111,8 +111,11 @@ if (faithful === '1') {
             else resolve([total, hash.digest('hex')]);
           });
       });
-      await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+      // Data first, then metadata (which holds the ETag): a server killed between the two leaves
+      // new bytes under the old ETag, so a client re-sends them; the other order would leave old
+      // bytes under the new ETag, a torn object that S3 itself never shows.
       await fs.rename(temp, objectPath);
+      await this.putMetadata(object.bucket, object.key, object.metadata, md5);
       return { size, md5 };
     } catch (err) {
       await fs.remove(temp).catch(() => {});

@@ -591,6 +591,7 @@ describe('FtpBackend: faults', () => {
       const events: SyncEvent[] = [];
       let kills = 0;
       let uploaded = 0;
+      let midTransferKill = false;
       const sync = (onEvent?: (e: SyncEvent) => void) =>
         runSync({ source: new LocalBackend(local), destination: remote, stateDir: path.join(work, 'state'), ...(onEvent ? { onEvent } : {}) });
       const first = await sync((event) => {
@@ -599,7 +600,9 @@ describe('FtpBackend: faults', () => {
           kills++;
           void srv.killSessions();
         }
-        if (event.type === 'file-progress' && event.bytes >= 1024 * 1024 && kills < 3 && uploaded >= 20) {
+        // Also drop while a big file is mid-transfer (1 MiB of 3 sent), so the drops surely hit a transfer.
+        if (event.type === 'file-progress' && event.bytes >= 1024 * 1024 && kills < 4 && !midTransferKill) {
+          midTransferKill = true;
           kills++;
           void srv.killSessions();
         }

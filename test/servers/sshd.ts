@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { alive, descendants, freePort, sleep } from './processes';
 
 export interface SshdServer {
   host: '127.0.0.1';
@@ -84,53 +85,8 @@ function must(cmd: string, args: string[], input?: string): string {
   return r.stdout;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as { code?: string }).code === 'EPERM';
-  }
-  // A zombie (killed, not yet reaped: in a container PID 1 may never reap orphans) is dead.
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
-/** Every descendant process of `pid` (from /proc), deepest last. */
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // "pid (comm) state ppid ..." - comm may contain spaces and parentheses: split after the last ')'.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    const list = children.get(ppid) ?? [];
-    list.push(Number(name));
-    children.set(ppid, list);
-  }
-  const out: number[] = [];
-  const pending = [pid];
-  while (pending.length > 0) {
-    const p = pending.shift()!;
-    for (const c of children.get(p) ?? []) {
-      out.push(c);
-      pending.push(c);
-    }
-  }
-  return out;
-}
 
 function killAll(pids: number[]): void {
   for (const p of pids) {
@@ -194,16 +150,6 @@ function cleanupStale(): void {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {

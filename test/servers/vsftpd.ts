@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { alive, descendants, freePort, sleep } from './processes';
 
 export type VsftpdTls = 'none' | 'explicit' | 'implicit';
 
@@ -145,50 +146,8 @@ function run(command: string, args: string[], input?: string): void {
 }
 
 /** Child processes of `pid`, recursively, from /proc. */
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  let entries: string[];
-  try {
-    entries = fs.readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  for (const name of entries) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // "pid (comm) state ppid ...": comm may contain spaces and parentheses; take what follows the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ppid = Number(fields[1]);
-    const list = children.get(ppid) ?? [];
-    list.push(Number(name));
-    children.set(ppid, list);
-  }
-  const out: number[] = [];
-  const pending = [pid];
-  while (pending.length > 0) {
-    for (const child of children.get(pending.pop() as number) ?? []) {
-      out.push(child);
-      pending.push(child);
-    }
-  }
-  return out;
-}
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -198,16 +157,6 @@ function canListen(port: number): Promise<boolean> {
   });
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A range of `count` free ports for passive data connections. */
 async function freePortRange(count: number): Promise<[number, number]> {

@@ -248,13 +248,7 @@ export class LocalBackend implements Backend {
       if (old?.isDirectory()) throw fail('write', path, 'a folder is in the way');
       if (old?.isFile()) oldMode = old.mode & 0o777; // set-id and sticky bits are not carried over
       parentAbs = nodePath.dirname(absPath);
-      try {
-        fs.mkdirSync(parentAbs, { recursive: true });
-      } catch (error) {
-        const code = errorCode(error);
-        if (code === 'EEXIST' || code === 'ENOTDIR') throw fail('write', path, 'a parent is a file, not a folder');
-        throw error;
-      }
+      this.ensureFolder(path, parentAbs);
     } catch (error) {
       data.destroy(); // nothing will consume the source: release it (remote handles, open files)
       if (isAbortError(error)) throw error;

@@ -43,20 +43,8 @@ export interface SshHostSettings {
   hostKeyAlias?: string;
 }
 
-interface RawSettings {
-  hostName?: string;
-  user?: string;
-  port?: number;
-  identityFiles: string[];
-  identitiesOnly?: boolean;
-  identityAgent?: string;
-  proxyJump?: string;
-  userKnownHostsFiles?: string[];
-  connectTimeoutSeconds?: number;
-  serverAliveInterval?: number;
-  serverAliveCountMax?: number;
-  hostKeyAlias?: string;
-}
+/** Settings as read, before the host name defaults to the alias. */
+type RawSettings = Omit<SshHostSettings, 'alias' | 'hostName'> & { hostName?: string };
 
 const MAX_INCLUDE_DEPTH = 16;
 

@@ -1608,11 +1608,17 @@ export class SftpBackend implements Backend {
         let handle: Buffer;
         progress.changed = true; // from here on the source is consumed: no silent retry
         try {
-          handle = await connection.open(temp, 'wx', mode);
+          try {
+            handle = await connection.open(temp, 'wx', mode);
+          } catch (error) {
+            if (codeOf(error) !== FX.NO_SUCH_FILE) throw error;
+            await this.mkdirs(connection, parent);
+            handle = await connection.open(temp, 'wx', mode);
+          }
         } catch (error) {
-          if (codeOf(error) !== FX.NO_SUCH_FILE) throw error;
-          await this.mkdirs(connection, parent);
-          handle = await connection.open(temp, 'wx', mode);
+          // The server may have created the file before the connection dropped with the reply.
+          if (!connection.alive || isConnectionLevel(error)) this.orphans.add(temp);
+          throw error;
         }
         let open = true;
         try {

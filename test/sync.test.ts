@@ -544,6 +544,23 @@ describe('plan and status', () => {
     const planJson = await fx.cli('plan', fx.src, fx.dst, '--json');
     assert.deepEqual(planJson.json!.items.map((i: { action: string; path: string }) => [i.action, i.path]), [['copy', 'new.txt'], ['copy', 'theirs.txt']]);
   });
+
+  it('plan and status against a destination folder that a first sync would create: everything to upload, nothing created', async () => {
+    const fx = setup();
+    fx.write('src', 'a.txt', 'a');
+    fx.write('src', 'sub/b.txt', 'bb');
+    const missing = path.join(path.dirname(fx.dst), 'not-yet');
+    const plan = await fx.cli('plan', fx.src, missing);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(plan.stdout, /Would change: 2 to upload \(3 B\)\./);
+    const status = await fx.cli('status', fx.src, missing, '--json');
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal(status.json!.counts.upload, 2);
+    assert.equal(fs.existsSync(missing), false, 'a dry run creates nothing');
+    const sync = await fx.cli('sync', fx.src, missing);
+    assert.equal(sync.code, 0, sync.stderr);
+    assert.equal(fs.readFileSync(path.join(missing, 'sub', 'b.txt'), 'utf8'), 'bb');
+  });
 });
 
 describe('progress line', () => {

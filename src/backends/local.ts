@@ -80,8 +80,12 @@ export class LocalBackend implements Backend {
   /** Folders this backend made sure exist (forgotten when it moves or removes folders). */
   private readonly createdDirs = new Set<string>();
 
-  constructor(root: string, options: { durable?: boolean } = {}) {
+  /** A root that does not exist lists as empty (a dry run against a folder a first sync would create). */
+  private readonly missingRootIsEmpty: boolean;
+
+  constructor(root: string, options: { durable?: boolean; missingRootIsEmpty?: boolean } = {}) {
     this.durable = options.durable ?? false;
+    this.missingRootIsEmpty = options.missingRootIsEmpty ?? false;
     this.root = nodePath.resolve(root);
     this.displayName = `local folder ${this.root}`;
     let real = this.root;
@@ -169,6 +173,7 @@ export class LocalBackend implements Backend {
       // the engine seeing "everything was deleted" (the empty-side guard would catch that too, but
       // "folder does not exist" is what the user needs to read). A missing or unreadable subfolder
       // is likewise thrown; the caller decides what to do with it.
+      if (dir === '' && errorCode(error) === 'ENOENT' && this.missingRootIsEmpty) return { entries: [], skipped: [] };
       if (dir === '' && errorCode(error) === 'ENOENT') throw new StorageError(`folder does not exist: ${this.root}`, false, { cause: error });
       throw toStorageError('list folder', dir === '' ? this.root : dir, error);
     }
@@ -181,6 +186,7 @@ export class LocalBackend implements Backend {
   async listTree(options: TreeListingOptions): Promise<TreeListing> {
     const result = await walkInWorker({ root: this.root, ...options });
     if (result.error !== undefined) {
+      if (result.error.code === 'ENOENT' && result.error.dir === '' && this.missingRootIsEmpty) return { files: [], dirs: [], skipped: [], ignoreFiles: {} };
       if (result.error.code === 'ENOENT' && result.error.dir === '') throw new StorageError(`folder does not exist: ${this.root}`, false);
       throw toStorageError('list folder', result.error.dir === '' ? this.root : result.error.dir, Object.assign(new Error(result.error.message), { code: result.error.code }));
     }

@@ -9,6 +9,7 @@ import { SyncController } from '../core/control';
 import { runSync, type SyncResult } from '../core/engine';
 import { GuardError, SyncError, UsageError, errorMessage } from '../core/errors';
 import { StateStore, pairId } from '../core/state';
+import { LocalBackend } from '../backends/local';
 import { parseCommandLine, USAGE, type CliArgs } from './args';
 import { promptOnTerminal } from './prompt';
 import { ProgressLine, describeItem, humanSummary, jsonSummary } from './output';
@@ -91,6 +92,8 @@ async function openPair(args: CliArgs, io: CliIO): Promise<Pair> {
       await Promise.all([sourceBackend.close(), destinationBackend.close()]);
       throw new UsageError(`The destination folder ${destination.path} does not exist, although this pair was synced before. If it moved, give its new path; to start over, run "syncengine clear".`);
     }
+    // plan and status show what a first sync would do: against an empty folder, creating nothing.
+    if (args.command !== 'sync') destinationBackend = new LocalBackend(destination.path, { missingRootIsEmpty: true });
   }
   // A first sync creates the destination folder; later ones expect it (a missing one is an error
   // from the listing, and the empty-side guard stands behind that).

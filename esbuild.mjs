@@ -1,4 +1,4 @@
-// Bundles the CLI (and, later, the extension) into dist/. Heavy backend libraries stay external
+// Bundles the CLI and the extension into dist/. Heavy backend libraries stay external
 // or are split so that a local-only sync never loads them.
 import * as esbuild from 'esbuild';
 import { readFileSync } from 'node:fs';
@@ -13,6 +13,8 @@ const options = {
   // Remote backends are bundles of their own, required only when a target of their kind is used.
   entryPoints: {
     cli: 'src/cli/main.ts',
+    extension: 'src/extension/extension.ts',
+    engine: 'src/extension/engineEntry.ts',
     localTreeWorker: 'src/backends/localTreeWorker.ts',
     'backend-sftp': 'src/backends/sftp.ts',
     'backend-ftp': 'src/backends/ftp.ts',
@@ -22,12 +24,14 @@ const options = {
   platform: 'node',
   target: 'node20',
   format: 'cjs',
+  // jsonc-parser's default (UMD) entry requires its parts dynamically, which a bundle cannot follow.
+  mainFields: ['module', 'main'],
   outdir: 'dist',
   sourcemap: !production,
   minify: production,
   banner: { js: '#!/usr/bin/env node' },
   // ssh2's optional native helpers: it falls back to pure JavaScript when they cannot be loaded.
-  external: ['*.node', 'cpu-features'],
+  external: ['*.node', 'cpu-features', 'vscode'],
   define: { SYNCENGINE_VERSION: JSON.stringify(pkg.version), 'process.env.SYNCENGINE_BUNDLE': '"1"' },
   logLevel: 'warning',
 };

@@ -7,3 +7,5 @@ bash scripts/install-test-deps.sh
 
 npm ci --no-audit --no-fund --loglevel=error
 npm test
+# The extension inside a real VS Code (code-server + chromium; see docs/TESTING.md).
+bash scripts/test-vscode.sh

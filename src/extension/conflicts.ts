@@ -121,9 +121,11 @@ export class ConflictResolver implements vscode.Disposable {
     const localSnapshot = vscode.Uri.from({ scheme: SNAPSHOT_SCHEME, path: `/${path}`, query: `local&${Date.now()}` });
     const base = vscode.Uri.from({ scheme: SNAPSHOT_SCHEME, path: `/${path}`, query: `base&${Date.now()}` });
     this.snapshots.set(localSnapshot, localText);
-    // The engine keeps hashes of the last-synced version, not its content: without a common
-    // version the merge editor shows every difference for a decision.
-    this.snapshots.set(base, '');
+    // The last-synced version when it was kept (files edited here); without it the merge editor
+    // has no common version and shows every difference for a decision.
+    const common = await session.mergeBase(path).catch(() => undefined);
+    this.snapshots.set(base, common ? new TextDecoder().decode(common) : '');
+    if (!common) log().info(`${session.label}: no last-synced version of ${path} is kept; the merge has no common base`);
     this.merging.set(local.toString(), target);
     await vscode.commands.executeCommand('_open.mergeEditor', {
       base,

@@ -2,6 +2,7 @@
 // extension's Repository: the model the commands, views and status bar read; it knows nothing of
 // how it is shown. Runs of the engine on a pair are serialized; the remote connection stays open
 // between runs (sync on save needs it warm) and closes after a while without use.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LocalBackend } from '../backends/local';
@@ -15,6 +16,7 @@ import type { PlanOptions } from '../core/options';
 import { PendingSecrets, type Credentials } from './credentials';
 import { engine } from './engineLoader';
 import { log } from './log';
+import { MergeBaseStore } from './mergeBase';
 
 const IDLE_CLOSE_MS = 5 * 60_000;
 
@@ -174,6 +176,9 @@ export class TargetSession implements vscode.Disposable {
       const remote = await this.backend();
       const stateDir = await this.stateDir();
       const cfg = this.config;
+      // A first sync creates the remote folder, as the CLI does; later ones expect it to be there.
+      const synced = fs.existsSync(path.join(stateDir, 'base.json')) || fs.existsSync(path.join(stateDir, 'journal.log'));
+      if (!synced && !request.dryRun) await remote.mkdir('');
       const result = await engine().runSync({
         source: this.local,
         destination: remote,
@@ -193,6 +198,7 @@ export class TargetSession implements vscode.Disposable {
         },
       });
       this.absorb(request, result);
+      if (!request.dryRun && (request.kind === 'save' || request.kind === 'resolve' || request.kind === 'sync')) this.rememberOpenFiles(stateDir, result);
       this.lastResult = { kind: request.kind, result, at: new Date() };
       log().info(`${this.label}: ${request.kind}${request.scope ? ` ${request.scope.join(', ')}` : ''} finished in ${Date.now() - started} ms: ${summarize(result, request.dryRun === true)}`);
       for (const e of result.stats.errors) log().error(`${this.label}: ${e.path}: ${e.message}`);
@@ -203,6 +209,26 @@ export class TargetSession implements vscode.Disposable {
       this.touch();
       this.onDidChangeEmitter.fire();
     }
+  }
+
+  /** Keep the synced content of files open in editors: the common version for a later merge. */
+  private rememberOpenFiles(stateDir: string, result: SyncResult): void {
+    const open = new Set(vscode.workspace.textDocuments.filter((d) => d.uri.scheme === 'file' && !d.isDirty).map((d) => d.uri.fsPath));
+    if (open.size === 0) return;
+    const conflicted = new Set(result.stats.conflicts.map((c) => c.path));
+    const store = new MergeBaseStore(path.join(stateDir, 'merge-base'));
+    for (const file of open) {
+      const rel = this.relativePath(vscode.Uri.file(file));
+      if (rel && !conflicted.has(rel) && !result.stats.errors.some((e) => e.path === rel)) store.remember(file);
+    }
+  }
+
+  /** The last-synced content of a path, when it was kept (see MergeBaseStore). */
+  async mergeBase(relPath: string): Promise<Buffer | undefined> {
+    const stateDir = await this.stateDir();
+    const remote = await this.backend();
+    const { base } = new (engine().StateStore)(stateDir, { source: this.local.id, destination: remote.id }).loadBase();
+    return new MergeBaseStore(path.join(stateDir, 'merge-base')).lookup(base.get(relPath)?.source.hash);
   }
 
   /** Fold a run's outcome into the pending changes the view shows. */

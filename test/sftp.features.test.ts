@@ -493,6 +493,30 @@ describe('SFTP: capabilities and safety on the server', () => {
     });
   });
 
+  it('temp files of killed transfers (a day untouched) are removed by a listing that may clean up; others are kept', T, async () => {
+    const dir = a.makeDir('stale-temp');
+    const dayAgo = Date.now() / 1000 - 25 * 3600;
+    const put = (rel: string, atime: number, mtime: number) => {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), 'partial');
+      fs.utimesSync(path.join(dir, rel), atime, mtime);
+    };
+    put('sub/.syncengine-tmp-1-aaaa', dayAgo, dayAgo); // stale
+    put('.syncengine-tmp-2-bbbb', Date.now() / 1000, Date.now() / 1000); // being written
+    put('.syncengine-tmp-3-cccc', Date.now() / 1000, dayAgo); // mtime set from the source, about to be renamed
+    put('keep.txt', dayAgo, dayAgo);
+    a.chown(dir);
+    const backend = await openWith(a, dir, { keyFile: a.keyFile, knownHostsFile: a.knownHostsFile });
+    await withBackend(backend, async () => {
+      assert.deepEqual((await backend.listDir('sub')).entries, [], 'temp files are never listed');
+      assert.ok(fs.existsSync(path.join(dir, 'sub', '.syncengine-tmp-1-aaaa')), 'a plain listing (a dry run) removes nothing');
+      await backend.listDir('sub', { removeStaleTemp: true });
+      await backend.listDir('', { removeStaleTemp: true });
+      assert.equal(fs.existsSync(path.join(dir, 'sub', '.syncengine-tmp-1-aaaa')), false, 'the stale temp file is gone');
+      assert.deepEqual(fs.readdirSync(dir).sort(), ['.syncengine-tmp-2-bbbb', '.syncengine-tmp-3-cccc', 'keep.txt', 'sub']);
+    });
+  });
+
   it('servers without posix-rename or copy-data: replace by moving the old file aside, copy with cp', T, async () => {
     const dir = a.makeDir('fallback');
     const backend = await openWith(a, dir, { keyFile: a.keyFile, knownHostsFile: a.knownHostsFile, connections: 1 });

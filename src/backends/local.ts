@@ -24,7 +24,7 @@ import { StorageError, SyncError, UnsafePathError } from '../core/errors';
 import { assertSafeRelativePath, parentOf } from '../core/paths';
 import { CAUSES, errorCode, TRANSIENT_CODES } from './fsErrors';
 import { kindOf, listLocalDir, ReadAccess, tempName, walkInWorker } from './localTree';
-import type { Backend, Entry, ListDirResult, TreeListing, TreeListingOptions, WriteOptions } from './types';
+import type { Backend, Entry, ListDirOptions, ListDirResult, TreeListing, TreeListingOptions, WriteOptions } from './types';
 
 function isAbortError(error: unknown): boolean {
   return (error as { name?: unknown } | null)?.name === 'AbortError';
@@ -163,11 +163,11 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async listDir(dir: string): Promise<ListDirResult> {
+  async listDir(dir: string, options?: ListDirOptions): Promise<ListDirResult> {
     assertSafeRelativePath(dir);
     if (dir !== '') this.assertInsideRoot(dir, dir);
     try {
-      return listLocalDir(this.root, dir, this.access);
+      return listLocalDir(this.root, dir, this.access, options?.removeStaleTemp === true);
     } catch (error) {
       // A missing root is an error, not an empty listing: the user gets a clear message instead of
       // the engine seeing "everything was deleted" (the empty-side guard would catch that too, but

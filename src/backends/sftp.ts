@@ -54,12 +54,12 @@ import SftpClient from 'ssh2-sftp-client';
 import { Client, utils as sshUtils, type AnyAuthMethod, type AuthenticationType, type ClientChannel, type ConnectConfig, type KeyboardInteractiveCallback, type ParsedKey, type Prompt, type SFTPWrapper, type Stats } from 'ssh2';
 import type { RemoteHostTarget } from '../config/target';
 import { StorageError, SyncError, UnsafePathError, UsageError } from '../core/errors';
-import { assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
+import { TEMP_PREFIX, assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
 import { HostKeyError, checkHostKey, fingerprintOf, keyTypeOf, knownHostsName, knownKeyTypes, readKnownHostsFiles } from './knownHosts';
 import { tempName } from './localTree';
 import type { ConnectOptions } from './registry';
 import { localUserName, parseJumpSpec, resolveSshHost, type SshHostSettings } from './sshConfig';
-import type { Backend, Entry, ListDirResult, SkippedEntry, WriteOptions } from './types';
+import type { Backend, Entry, ListDirOptions, ListDirResult, SkippedEntry, WriteOptions } from './types';
 
 // ---------------------------------------------------------------------------------------------
 // Tuning
@@ -120,6 +120,18 @@ class PassThrough {
 
 /** Marks errors that mean "the connection is gone" (set on errors we create ourselves). */
 const CONNECTION_LOST = Symbol('connectionLost');
+
+/**
+ * A temporary file of a transfer that was killed (by anyone: other machines sync here too). A
+ * transfer in progress keeps writing (mtime moves) and sets the access time when it finishes, so a
+ * temp file whose access and modification times are both a day old is no longer anyone's.
+ */
+const STALE_REMOTE_TEMP_MS = 24 * 3600_000;
+function isStaleRemoteTemp(attrs: Stats): boolean {
+  if (!attrs.isFile()) return false;
+  const newest = Math.max(Number(attrs.atime) || 0, Number(attrs.mtime) || 0) * 1000;
+  return newest > 0 && Date.now() - newest > STALE_REMOTE_TEMP_MS;
+}
 
 function isConnectionLevel(error: unknown): boolean {
   if ((error as { [CONNECTION_LOST]?: boolean } | null)?.[CONNECTION_LOST]) return true;
@@ -1476,7 +1488,7 @@ export class SftpBackend implements Backend {
     return (bits & need) === need;
   }
 
-  async listDir(dir: string): Promise<ListDirResult> {
+  async listDir(dir: string, options?: ListDirOptions): Promise<ListDirResult> {
     assertSafeRelativePath(dir);
     return this.withConnection('list folder', dir === '' ? this.root : dir, async (connection) => {
       if (dir !== '') await this.assertInsideRoot(connection, dir, dir);
@@ -1492,6 +1504,10 @@ export class SftpBackend implements Backend {
       const skipped: SkippedEntry[] = [];
       for (const item of list) {
         const name = item.filename;
+        if (options?.removeStaleTemp && name.startsWith(TEMP_PREFIX) && isStaleRemoteTemp(item.attrs)) {
+          await connection.unlink(this.abs(joinPath(dir, name))).catch(() => undefined);
+          continue;
+        }
         if (name === '.' || name === '..' || isEngineName(name)) continue;
         const path = joinPath(dir, name);
         if (!isSafeName(name)) {

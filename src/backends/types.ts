@@ -27,6 +27,10 @@ export interface ListDirResult {
   skipped: SkippedEntry[];
 }
 
+export interface ListDirOptions {
+  removeStaleTemp?: boolean;
+}
+
 export interface TreeListingOptions {
   /** Root-level patterns (config, --ignore-file), lowest precedence. */
   patterns: readonly string[];
@@ -67,8 +71,12 @@ export interface Backend {
   /** A stable identifier of the root, used to key the sync state of a pair. */
   readonly id: string;
 
-  /** Direct children of a folder ('' is the root). Symlinks and unreadable entries come back as skipped. */
-  listDir(dir: string): Promise<ListDirResult>;
+  /**
+   * Direct children of a folder ('' is the root). Symlinks and unreadable entries come back as skipped.
+   * With removeStaleTemp, temporary files that killed transfers left behind may be removed (where the
+   * store can tell them apart from a transfer in progress).
+   */
+  listDir(dir: string, options?: ListDirOptions): Promise<ListDirResult>;
   /**
    * The whole tree at once, ignore rules applied as it is walked (ignored folders are not entered).
    * Optional: stores that list a tree faster in one go than folder by folder provide it.

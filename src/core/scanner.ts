@@ -78,7 +78,7 @@ export async function scanTree(backend: Backend, options: ScanOptions): Promise<
 
   const visit = async (dir: string): Promise<string[]> => {
     if (options.signal?.aborted) throw new CancelledError();
-    const listing = await backend.listDir(dir);
+    const listing = await backend.listDir(dir, options.removeStaleTemp ? { removeStaleTemp: true } : undefined);
     skipped.push(...listing.skipped);
     if (collect) {
       const ignoreFile = listing.entries.find((e) => e.kind === 'file' && e.path === (dir ? `${dir}/${IGNORE_FILE_NAME}` : IGNORE_FILE_NAME));

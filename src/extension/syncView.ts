@@ -35,7 +35,11 @@ export class SyncView implements vscode.TreeDataProvider<SyncViewNode>, vscode.D
     this.view.message = sessions.length === 0 ? undefined : pending === 0 ? 'Nothing pending. Run Preview Sync to look for changes.' : undefined;
     void vscode.commands.executeCommand('setContext', 'syncengine.hasConfig', this.model.hasConfig());
     void vscode.commands.executeCommand('setContext', 'syncengine.hasConflicts', conflicts > 0);
-    void vscode.commands.executeCommand('setContext', 'syncengine.conflictFiles', sessions.flatMap((s) => s.conflicts().map((c) => s.localUri(c.path).toString())));
+    // Paths, not URI strings: in a remote window (Remote-SSH, WSL, code-server) the workbench sees
+    // the file as vscode-remote://…, so `resource in …` with file:// strings never matches.
+    // `resourcePath` is the fsPath of a local file and the path of a remote one: both are listed.
+    const conflictPaths = sessions.flatMap((s) => s.conflicts().flatMap((c) => [s.localUri(c.path).fsPath, s.localUri(c.path).path]));
+    void vscode.commands.executeCommand('setContext', 'syncengine.conflictPaths', [...new Set(conflictPaths)]);
     this.emitter.fire(undefined);
   }
 

@@ -8,8 +8,11 @@
 //     activate() itself, and the save-to-remote latency on a warm SFTP connection (a saved file is
 //     on the sshd's disk), median and percentiles over repeated saves.
 //
-//   npm run bench:extension      writes docs/BENCHMARKS-extension.md
-//   SKIP_VSCODE=1                only the first two (no code-server run)
+//   npm run bench:extension      writes docs/BENCHMARKS-extension.md (VSIX size, module load)
+//   WITH_VSCODE=1                also the in-VS Code figures. Not wired yet: the harness
+//                                (scripts/test-vscode.sh, test/vscode/ui.mjs) must pass
+//                                SYNCENGINE_VSCODE_BENCH_OUT to the extension host and run a bench
+//                                suite (activation, save-to-remote latency) for it to work.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -86,7 +89,7 @@ log(`require(extension.js) median ${median(loads).toFixed(1)} ms; engine.js ${me
 
 // ---- 3. in a real VS Code
 let inHost;
-if (process.env.SKIP_VSCODE !== '1') {
+if (process.env.WITH_VSCODE === '1') {
   const out = path.join(WORK, 'in-host.json');
   log('running the bench suite in code-server (scripts/test-vscode.sh)');
   const r = spawnSync('bash', ['scripts/test-vscode.sh'], {
@@ -126,6 +129,7 @@ if (inHost) {
   lines.push('| median | p90 | min | max |', '|---|---|---|---|');
   lines.push(`| **${median(s).toFixed(1)} ms** | ${pct(s, 90).toFixed(1)} ms | ${Math.min(...s).toFixed(1)} ms | ${Math.max(...s).toFixed(1)} ms |`, '');
 }
-lines.push('## Commands', '', '```sh', 'npm run bench:extension            # everything (needs the tools of scripts/install-vscode.sh; installs them)', 'SKIP_VSCODE=1 node bench/extension.mjs   # VSIX size and module load only', '```', '');
+if (!inHost) lines.push('## Not measured yet', '', 'The time of `activate()` inside a real VS Code and the save-to-remote latency on a warm SFTP connection (target: under 50 ms at the median) need the in-editor bench suite, which is not wired into the VS Code test harness yet (see the header of `bench/extension.mjs`).', '');
+lines.push('## Commands', '', '```sh', 'npm run bench:extension   # build, then VSIX size and module load', '```', '');
 fs.writeFileSync(REPORT, lines.join('\n'));
 log(`wrote ${path.relative(ROOT, REPORT)}`);

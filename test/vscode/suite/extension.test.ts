@@ -42,7 +42,7 @@ hostSuite('SyncEngine extension (in the extension host)', ({ vscode, test }) => 
     }
   });
 
-  test('activate() returns the test API (syncNow, state)', async () => {
+  test('activate() returns the test API (syncNow, state, idle)', async () => {
     const ext = await activeExtension(vscode);
     const api = ext.exports as Partial<SyncEngineApi> | undefined;
     assert.ok(api, 'activate() returned nothing');
@@ -52,5 +52,8 @@ hostSuite('SyncEngine extension (in the extension host)', ({ vscode, test }) => 
     assert.equal(typeof state.syncOnSave, 'boolean', `state(): ${JSON.stringify(state)}`);
     assert.equal(typeof state.status, 'string', `state(): ${JSON.stringify(state)}`);
     assert.equal(typeof state.conflicts, 'number', `state(): ${JSON.stringify(state)}`);
+    assert.ok(Array.isArray(state.targets) && Array.isArray(state.configErrors), `state(): ${JSON.stringify(state)}`);
+    assert.equal(typeof api.idle, 'function', 'api.idle');
+    await api.idle!();
   });
 });

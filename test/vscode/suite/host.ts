@@ -35,7 +35,10 @@ export const COMMANDS: Readonly<Record<string, string | undefined>> = {
 /** What activate() returns, as far as the tests rely on it. */
 export interface SyncEngineApi {
   syncNow(folder?: string): Promise<unknown>;
-  state(): { syncOnSave: boolean; status: string; conflicts: number };
+  state(): { syncOnSave: boolean; status: string; conflicts: number; targets: string[]; configErrors: string[] };
+  /** Resolves when no run is in progress or queued. */
+  idle(): Promise<void>;
+  activationMs: number;
 }
 
 /** The part of mocha's test context the tests use. */

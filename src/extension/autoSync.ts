@@ -28,6 +28,20 @@ export async function syncSavedFile(session: TargetSession, relPath: string): Pr
   return session.run({ kind: 'save', scope: [relPath], options });
 }
 
+function describeConflict(reason: string): string {
+  switch (reason) {
+    case 'both-modified':
+    case 'both-created':
+      return 'it changed on the remote too since the last sync';
+    case 'changed-during-sync':
+      return 'it changed again while it was being synced';
+    case 'type-mismatch':
+      return 'a file on one side is a folder on the other';
+    default:
+      return reason;
+  }
+}
+
 export class AutoSync implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   /** Per session and path: a save run in flight, and whether another save came in meanwhile. */
@@ -151,7 +165,7 @@ export class AutoSync implements vscode.Disposable {
   private report(session: TargetSession, result: SyncResult): void {
     for (const c of result.stats.conflicts) {
       void vscode.window
-        .showWarningMessage(`SyncEngine: ${c.path} changed on ${session.label} since the last sync, so it was not overwritten.`, 'Resolve…')
+        .showWarningMessage(`SyncEngine: ${c.path} was not synced with ${session.label}: ${describeConflict(c.reason)}.`, 'Resolve…')
         .then((choice) => {
           if (choice) void vscode.commands.executeCommand('syncengine.resolveConflict', { kind: 'change', session, change: { path: c.path, direction: 'conflict', reason: c.reason } });
         });

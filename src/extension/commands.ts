@@ -30,7 +30,7 @@ export class Commands implements vscode.Disposable {
           try {
             return await fn.apply(this, args);
           } catch (error) {
-            await showError(`SyncEngine: ${errorMessage(error)}`);
+            void showError(`SyncEngine: ${errorMessage(error)}`); // the command ends; the notification stays
             return undefined;
           }
         }),
@@ -233,21 +233,33 @@ export class Commands implements vscode.Disposable {
 
   // ---- conflicts
 
+  /** The conflict a command is about: a Sync view entry, a file (only if it is in conflict), or one to pick. */
+  private async conflictFor(arg: vscode.Uri | SyncViewNode | undefined) {
+    if (arg && !(arg instanceof vscode.Uri)) return arg.kind === 'change' ? { session: arg.session, path: arg.change.path } : undefined;
+    const uri = this.resourceOf(arg);
+    const found = this.conflicts.find(uri);
+    if (found || arg instanceof vscode.Uri) {
+      if (!found) void vscode.window.showInformationMessage(`SyncEngine: ${vscode.workspace.asRelativePath(arg as vscode.Uri)} is not in conflict.`);
+      return found;
+    }
+    return this.conflicts.pick();
+  }
+
   private async resolveConflict(arg?: vscode.Uri | SyncViewNode): Promise<void> {
-    const target = arg && !(arg instanceof vscode.Uri) && arg.kind === 'change' ? { session: arg.session, path: arg.change.path } : this.conflicts.find(this.resourceOf(arg)) ?? (await this.conflicts.pick());
+    const target = await this.conflictFor(arg);
     if (target) await this.conflicts.open(target);
   }
 
   private async settle(arg: vscode.Uri | SyncViewNode | undefined, strategy: 'source-wins' | 'destination-wins' | 'keep-both', what: string): Promise<boolean> {
     if (!this.trusted()) return false;
-    const target = arg && !(arg instanceof vscode.Uri) && arg.kind === 'change' ? { session: arg.session, path: arg.change.path } : this.conflicts.find(this.resourceOf(arg)) ?? (await this.conflicts.pick());
+    const target = await this.conflictFor(arg);
     if (!target) return false;
     return this.conflicts.resolve(target, strategy, what);
   }
 
   private async merge(arg?: vscode.Uri | SyncViewNode): Promise<void> {
     if (!this.trusted()) return;
-    const target = arg && !(arg instanceof vscode.Uri) && arg.kind === 'change' ? { session: arg.session, path: arg.change.path } : this.conflicts.find(this.resourceOf(arg)) ?? (await this.conflicts.pick());
+    const target = await this.conflictFor(arg);
     if (target) await this.conflicts.merge(target);
   }
 

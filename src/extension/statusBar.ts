@@ -56,7 +56,7 @@ export class StatusBar implements vscode.Disposable {
       label = `SyncEngine: syncing${p && p.total > 0 ? ` ${p.done} of ${p.total} files, ${pct}%` : ''}`;
     } else if (conflicts > 0) {
       text = `$(warning) ${conflicts} conflict${conflicts === 1 ? '' : 's'}`;
-      label = `SyncEngine: ${conflicts} conflicts to resolve`;
+      label = `SyncEngine: ${conflicts} conflict${conflicts === 1 ? '' : 's'} to resolve`;
       this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
     } else if (!model.syncOnSave) {
       text = '$(circle-slash) Sync on save off';

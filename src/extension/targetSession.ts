@@ -293,7 +293,7 @@ export function summarize(result: SyncResult, dryRun: boolean): string {
       c.deleteDestination && `${c.deleteDestination} to delete on the remote`,
       c.deleteSource && `${c.deleteSource} to delete locally`,
       c.renameDestination + c.renameSource && `${c.renameDestination + c.renameSource} renames`,
-      c.conflicts && `${c.conflicts} conflicts`,
+      c.conflicts && `${c.conflicts} conflict${c.conflicts === 1 ? '' : 's'}`,
     ].filter(Boolean);
     return parts.length ? parts.join(', ') : 'in sync';
   }
@@ -303,7 +303,7 @@ export function summarize(result: SyncResult, dryRun: boolean): string {
     s.deletedDestination && `${s.deletedDestination} deleted on the remote`,
     s.deletedSource && `${s.deletedSource} deleted locally`,
     s.renamedDestination + s.renamedSource && `${s.renamedDestination + s.renamedSource} renamed`,
-    s.conflicts.length && `${s.conflicts.length} conflicts left`,
+    s.conflicts.length && `${s.conflicts.length} conflict${s.conflicts.length === 1 ? '' : 's'} left`,
     s.errors.length && `${s.errors.length} errors`,
     s.cancelled && 'cancelled',
   ].filter(Boolean);

@@ -342,6 +342,53 @@ describe('check before overwrite', () => {
   });
 });
 
+describe('a file that changes while it is being copied', () => {
+  it('changed before it is read: the next run finds both sides equal, without a conflict', async () => {
+    const fx = setup();
+    fx.write('src', 'f', 'base');
+    await fx.sync();
+    fx.write('src', 'f', 'edit one');
+    const result = await runSync(
+      request(fx, {
+        options: { conflict: 'manual' },
+        onEvent: (e: SyncEvent) => {
+          // The editor saves again between the plan and the read: the upload carries the new bytes.
+          if (e.type === 'file-start' && e.path === 'f') fx.write('src', 'f', 'edit two, longer', Date.now() + 5000);
+        },
+      }),
+    );
+    assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
+    assert.equal(fx.read('dst', 'f'), 'edit two, longer');
+    const next = await fx.sync('--conflict', 'manual');
+    assert.equal(next.code, 0, next.stderr);
+    assert.deepEqual(next.json?.conflicts, []);
+    assert.equal(fx.read('src', 'f'), 'edit two, longer');
+    assert.equal(fx.read('dst', 'f'), 'edit two, longer');
+  });
+  it('changed after it was read: the next run uploads the finished file, without a conflict', async () => {
+    const fx = setup();
+    fx.write('src', 'f', 'base');
+    await fx.sync();
+    fx.write('src', 'f', 'edit one');
+    // The source changes just after the engine read it, so what reached the destination is stale.
+    class ChangesAfterRead extends LocalBackend {
+      override async readFile(p: string, signal?: AbortSignal): Promise<Buffer> {
+        const data = await super.readFile(p, signal);
+        if (p === 'f') fx.write('src', 'f', 'edit two, written during the upload', Date.now() + 5000);
+        return data;
+      }
+    }
+    const result = await runSync(request(fx, { source: new ChangesAfterRead(fx.src), options: { conflict: 'manual' } }));
+    assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
+    assert.equal(fx.read('dst', 'f'), 'edit one');
+    const next = await fx.sync('--conflict', 'manual');
+    assert.equal(next.code, 0, next.stderr);
+    assert.deepEqual(next.json?.conflicts, []);
+    assert.equal(fx.read('dst', 'f'), 'edit two, written during the upload');
+    assert.equal(fx.read('src', 'f'), 'edit two, written during the upload');
+  });
+});
+
 describe('executor control and events', () => {
   it('pause holds new transfers until resume; progress events come in order', async () => {
     const fx = setup();

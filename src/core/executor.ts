@@ -7,7 +7,7 @@ import type { Backend, Entry } from '../backends/types';
 import type { SyncController } from './control';
 import { CancelledError, ChangedDuringSyncError, StorageError, errorMessage } from './errors';
 import type { FileAction, SyncEventListener, SyncStats } from './events';
-import type { Base, BaseEntry, CopyItem, DeleteItem, KeepBothItem, Plan, PlanItem, RenameDirItem, RenameItem, Tree } from './model';
+import type { Base, BaseEntry, CopyItem, DeleteItem, KeepBothItem, Plan, PlanItem, RenameDirItem, RenameItem, SideSnapshot, Tree } from './model';
 import { snapshotOf } from './model';
 import { otherSide, type Side } from './options';
 import { parentOf } from './paths';
@@ -237,6 +237,15 @@ export class Executor {
     // The source must not have changed while it was read; otherwise what we wrote may be torn.
     const after = await backends[from].stat(path);
     if (!sameFile(expectedSource, after) || (expectedSource.hash !== undefined && expectedSource.hash !== hash) || counted !== expectedSource.size) {
+      // The target already holds what was read. Record exactly that as the synced version on both
+      // sides, so the next run compares the source's real content with it: an upload of the
+      // finished file if they differ, nothing if they do not, and never a false conflict with our
+      // own write.
+      if (path === toPath) {
+        const asRead: SideSnapshot = { size: counted, mtimeMs: expectedSource.mtimeMs, hash };
+        const target = snapshotOf({ ...written, hash });
+        this.setBase(path, from === 'source' ? { source: asRead, destination: target } : { source: target, destination: asRead });
+      }
       throw new ChangedDuringSyncError(path, from);
     }
     return { source: { ...after!, hash }, target: { ...written, hash } };

@@ -32,9 +32,26 @@ const options = {
   banner: { js: '#!/usr/bin/env node' },
   // ssh2's optional native helpers: it falls back to pure JavaScript when they cannot be loaded.
   external: ['*.node', 'cpu-features', 'vscode'],
+  plugins: [sshNativeCrypto()],
   define: { SYNCENGINE_VERSION: JSON.stringify(pkg.version), 'process.env.SYNCENGINE_BUNDLE': '"1"' },
   logLevel: 'warning',
 };
+
+/**
+ * ssh2 loads its native crypto (AES-GCM and chacha20-poly1305 without a JavaScript round per
+ * packet) by a path relative to its own file, which does not exist beside a bundle. Load it from the
+ * installed ssh2 package instead: there for the CLI run from the repository or installed with npm
+ * (the 512 MiB SFTP upload takes about a third less time with it); absent in the VSIX, and built
+ * for Node rather than Electron anyway, so the extension keeps ssh2's JavaScript fallback.
+ */
+function sshNativeCrypto() {
+  return {
+    name: 'ssh2-native-crypto',
+    setup(build) {
+      build.onResolve({ filter: /[\\/]sshcrypto\.node$/ }, () => ({ path: 'ssh2/lib/protocol/crypto/build/Release/sshcrypto.node', external: true }));
+    },
+  };
+}
 
 if (watch) {
   const ctx = await esbuild.context(options);

@@ -555,3 +555,34 @@ describe('SFTP: capabilities and safety on the server', () => {
     });
   });
 });
+
+describe('SFTP: memory of a large upload', () => {
+  it('an upload with an abort signal does not keep the pieces it already sent', T, async () => {
+    // 96 MiB from a local file stream (1 MiB chunks), with the engine's AbortSignal. Pieces already
+    // sent must become garbage: a retained piece per step would hold the whole file by the end.
+    const total = 96 * 1024 * 1024;
+    const file = path.join(scratch, 'large.bin');
+    const block = randomBytes(1024 * 1024);
+    const fd = fs.openSync(file, 'w');
+    for (let i = 0; i < total / block.length; i++) fs.writeSync(fd, block);
+    fs.closeSync(fd);
+    await withBackend(await openWith(a, a.makeDir('memory'), { keyFile: a.keyFile, knownHostsFile: a.knownHostsFile }), async (backend) => {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      const before = process.memoryUsage().arrayBuffers;
+      let peak = before;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+      }, 10);
+      try {
+        await backend.write('large.bin', fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), { size: total, signal: new AbortController().signal });
+      } finally {
+        clearInterval(sampler);
+      }
+      const grown = peak - before;
+      assert.ok(grown < total / 2, `external memory grew by ${(grown / 2 ** 20).toFixed(0)} MiB during a ${total / 2 ** 20} MiB upload`);
+      assert.equal((await backend.stat('large.bin'))?.size, total);
+    });
+    fs.rmSync(file);
+  });
+});

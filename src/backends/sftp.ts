@@ -67,6 +67,8 @@ import type { Backend, Entry, ListDirOptions, ListDirResult, SkippedEntry, Write
 const DEFAULT_CONNECTIONS = 4;
 /** Requests in flight per transfer (reads and writes), each of the server's maximum size. */
 const MAX_INFLIGHT = 16;
+/** Pieces an upload takes from its source stream at a time (see upload()). */
+const SOURCE_PIECE_BYTES = 1024 * 1024;
 const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
 const DEFAULT_KEEPALIVE_MS = 15_000;
 const DEFAULT_KEEPALIVE_COUNT = 3;
@@ -1059,6 +1061,34 @@ class Pool {
 // Consuming a source stream in large pieces
 
 /**
+ * The next piece, or the signal's abort while the source has nothing to give. One listener per
+ * call, removed when the piece comes: a Promise.race against one long-lived abort promise would
+ * keep every race, and with it every piece already sent, reachable until the write ends (all of a
+ * 512 MiB file in memory, and twice the time in GC and page faults).
+ */
+function nextOrAbort(pieces: AsyncGenerator<Buffer>, signal: AbortSignal | undefined): Promise<IteratorResult<Buffer>> {
+  if (!signal) return pieces.next();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    pieces.next().then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
  * The data of a stream in pieces of `size` bytes (the last one shorter), read in paused mode with
  * readable.read(size): Node raises the stream's highWaterMark to `size`, so a file stream reads
  * ahead in large pieces instead of its default 64 KiB ones (on loopback this alone takes an upload
@@ -1728,24 +1758,16 @@ export class SftpBackend implements Backend {
       if (Buffer.isBuffer(data)) {
         await send(data);
       } else {
-        // Pieces of a few requests each; every request but the last is full-size. No copy is
-        // needed: ssh2 copies the data into its packet when the request is issued.
-        const pieces = readInPieces(data, chunkSize * 4);
-        // An abort is noticed even while the source has nothing to give.
-        let onAbortWhileWaiting: (() => void) | undefined;
-        const aborted = signal
-          ? new Promise<never>((_, reject) => {
-              onAbortWhileWaiting = () => reject(signal.reason);
-              if (signal.aborted) onAbortWhileWaiting();
-              else signal.addEventListener('abort', onAbortWhileWaiting, { once: true });
-            })
-          : undefined;
-        aborted?.catch(() => undefined);
+        // 1 MiB pieces, cut into requests of the server's maximum size. No copy is needed: ssh2
+        // copies the data into its packet when the request is issued. A piece the size of the
+        // source's own chunks (a local file stream reads 1 MiB at a time) is handed over as it is;
+        // pieces of four requests would each be copied together from two chunks.
+        const pieces = readInPieces(data, SOURCE_PIECE_BYTES);
         try {
           for (;;) {
             let next: IteratorResult<Buffer>;
             try {
-              next = await (aborted ? Promise.race([pieces.next(), aborted]) : pieces.next());
+              next = await nextOrAbort(pieces, signal);
             } catch (error) {
               await waitBelow(0, false);
               if (isAbortError(error)) throw error;
@@ -1756,7 +1778,6 @@ export class SftpBackend implements Backend {
             await send(next.value);
           }
         } finally {
-          if (onAbortWhileWaiting) signal?.removeEventListener('abort', onAbortWhileWaiting);
           // Not awaited: after an abort, a pending next() only settles once the caller destroys the source.
           pieces.return(undefined).catch(() => undefined);
         }

@@ -484,6 +484,26 @@ describe('FtpBackend: connection pool', () => {
     }
   });
 
+  it('parallel uploads into new nested folders, from one client and from two at once, all land', async () => {
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    try {
+      // Two clients (two syncs, or another tool) creating the same folders at the same moment: each
+      // MKD may find the folder made by the other, or its parent not there yet.
+      const clients = await Promise.all([connect(srv, folder, { connections: 4 }), connect(srv, folder, { connections: 4 })]);
+      const paths = Array.from({ length: 4 }, (_, a) => Array.from({ length: 3 }, (_, b) => `top/a${a}/b${b}`)).flat();
+      await Promise.all(
+        clients.flatMap((client, c) => paths.flatMap((dir) => [0, 1].map((i) => client.write(`${dir}/c${c}-f${i}.txt`, Buffer.from(`${dir} ${c} ${i}`))))),
+      );
+      for (const dir of paths) {
+        assert.deepEqual(fs.readdirSync(path.join(folder, dir)).sort(), ['c0-f0.txt', 'c0-f1.txt', 'c1-f0.txt', 'c1-f1.txt'], dir);
+      }
+      await Promise.all(clients.map((c) => c.close()));
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   it('a server that allows fewer connections ("421 too many connections") gets what it allows; everything still runs', async () => {
     const srv = await server('limited');
     const folder = srv.makeFolder();

@@ -115,6 +115,8 @@ export class FtpBackend implements Backend {
 
   /** Folders known to exist (relative paths), to save a MKD per upload. */
   private readonly knownDirs = new Set<string>();
+  /** Folders being created right now, by path: other connections wait for the one creating it. */
+  private readonly creatingDirs = new Map<string, Promise<boolean>>();
   /** Setting modification times: unknown until the first write that sets one. */
   private mtimeWrite: 'unknown' | 'yes' | 'no';
   private warnedMtime = false;
@@ -631,7 +633,10 @@ export class FtpBackend implements Backend {
     try {
       await client.uploadFrom(source, this.abs(temp));
     } catch (error) {
-      if (bytes() === 0 && !source.destroyed && isReplyError(error) && (error.code === 550 || error.code === 553) && this.forgetDir(parent) && (await this.ensureDir(client, parent))) {
+      // Refused before any data, into a folder we had made or seen: make sure it (still) exists, and
+      // try once more (a second refusal is the real answer).
+      if (bytes() === 0 && !source.destroyed && isReplyError(error) && (error.code === 550 || error.code === 553) && this.forgetDir(parent)) {
+        await this.ensureDir(client, parent);
         await client.uploadFrom(source, this.abs(temp));
       } else {
         throw error;
@@ -729,11 +734,22 @@ export class FtpBackend implements Backend {
   }
 
   /**
-   * Makes sure a folder (relative) exists, creating missing parents. Returns whether something was
-   * created. The root itself is expected to exist.
+   * Makes sure a folder (relative) exists, creating missing parents. Returns whether this call
+   * created it. The root itself is expected to exist. Parallel uploads into a new folder go over
+   * several connections: one of them creates each folder, the others wait for it, and a folder that
+   * another client made meanwhile counts as there (its MKD fails, CWD into it works).
    */
-  private async ensureDir(client: Client, dir: string): Promise<boolean> {
-    if (dir === '' || this.knownDirs.has(dir)) return false;
+  private ensureDir(client: Client, dir: string): Promise<boolean> {
+    if (dir === '' || this.knownDirs.has(dir)) return Promise.resolve(false);
+    const pending = this.creatingDirs.get(dir);
+    // Another connection is on it; if it fails, this one tries for itself.
+    if (pending) return pending.then(() => false, () => this.ensureDir(client, dir));
+    const creating = this.createDir(client, dir).finally(() => this.creatingDirs.delete(dir));
+    this.creatingDirs.set(dir, creating);
+    return creating;
+  }
+
+  private async createDir(client: Client, dir: string): Promise<boolean> {
     const abs = this.abs(dir);
     const made = await client.sendIgnoringError(`MKD ${abs}`);
     if (made.code < 400) {
@@ -744,17 +760,19 @@ export class FtpBackend implements Backend {
       this.knownDirs.add(dir);
       return false;
     }
-    // Missing parent? Create it, then this one.
+    // Missing parent? Create it (or find it made by another connection), then this one.
     const parent = parentOf(dir);
     if (parent !== '') {
       this.forgetDir(parent);
-      const createdParent = await this.ensureDir(client, parent);
-      if (createdParent) {
-        const again = await client.sendIgnoringError(`MKD ${abs}`);
-        if (again.code < 400) {
-          this.knownDirs.add(dir);
-          return true;
-        }
+      await this.ensureDir(client, parent);
+      const again = await client.sendIgnoringError(`MKD ${abs}`);
+      if (again.code < 400) {
+        this.knownDirs.add(dir);
+        return true;
+      }
+      if (await this.cwd(client, dir)) {
+        this.knownDirs.add(dir);
+        return false;
       }
     }
     const size = this.features.size ? await client.sendIgnoringError(`SIZE ${abs}`) : undefined;

@@ -84,6 +84,12 @@ export interface Backend {
   listTree?(options: TreeListingOptions): Promise<TreeListing>;
   /** The entry at a path, or undefined if nothing is there. */
   stat(path: string): Promise<Entry | undefined>;
+  /**
+   * The file at a path, or undefined when there is no file there (a folder counts as none).
+   * Optional: for stores where telling a folder apart costs a request of its own (S3 "folders" are
+   * key prefixes); the engine's checks before a transfer use it, where only files matter.
+   */
+  statFile?(path: string): Promise<Entry | undefined>;
   /** The content of a file as a stream. */
   read(path: string, signal?: AbortSignal): Promise<Readable>;
   /** The whole content of a (small) file at once; the engine uses it where it beats a stream. */

@@ -180,7 +180,8 @@ export class Executor {
 
   /** Check-before-overwrite: the file must still be what the plan saw. */
   private async expect(side: Side, path: string, expected: Entry | undefined): Promise<Entry | undefined> {
-    const actual = await this.ctx.backends[side].stat(path);
+    const backend = this.ctx.backends[side];
+    const actual = backend.statFile ? await backend.statFile(path) : await backend.stat(path);
     if (!sameFile(expected, actual)) throw new ChangedDuringSyncError(path, side);
     return actual;
   }

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { LocalBackend } from '../../src/backends/local';
 import type { Backend } from '../../src/backends/types';
+import { SyncController } from '../../src/core/control';
 import { runSync, type SyncRequest } from '../../src/core/engine';
 import { EXPECTED, ROWS, T0 } from './table';
 
@@ -105,6 +106,38 @@ export function runRemoteScenarios(name: string, makeRemote: () => Promise<Remot
         assert.equal(result.stats.renamedDestination, 1);
         assert.equal(await readRemote(remote, 'docs/report.txt'), undefined);
         assert.equal(await readRemote(remote, 'docs/final report é.txt'), 'r'.repeat(50_000));
+      });
+    });
+
+    it('a file that appears on the remote between the plan and the upload is not overwritten', { timeout }, async () => {
+      await withPair(async ({ local, remote, sync }) => {
+        fs.writeFileSync(path.join(local, 'keep.txt'), 'k');
+        await sync();
+        fs.writeFileSync(path.join(local, 'new.txt'), 'local version');
+        // The run is held after planning while someone else creates the same file on the server.
+        const controller = new SyncController();
+        const result = await sync({
+          controller,
+          onEvent: (e) => {
+            if (e.type !== 'plan-ready') return;
+            controller.pause();
+            void writeRemote(remote, 'new.txt', 'written by someone else', Date.now()).finally(() => controller.resume());
+          },
+        });
+        assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['new.txt', 'changed-during-sync']]);
+        assert.equal(result.stats.uploaded, 0);
+        assert.equal(await readRemote(remote, 'new.txt'), 'written by someone else');
+      });
+    });
+
+    it('after an upload the next run finds nothing to do', { timeout }, async () => {
+      await withPair(async ({ local, sync }) => {
+        fs.mkdirSync(path.join(local, 'sub'));
+        for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(local, 'sub', `f${i}.txt`), `file ${i}`);
+        const first = await sync();
+        assert.equal(first.stats.uploaded, 5);
+        const next = await sync();
+        assert.deepEqual(next.plan.counts, { ...next.plan.counts, upload: 0, download: 0, conflicts: 0, record: 0 });
       });
     });
 

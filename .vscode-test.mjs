@@ -27,7 +27,9 @@ buildSync({
 const workspace = join(here, '.vscode-test', 'workspace');
 rmSync(workspace, { recursive: true, force: true });
 mkdirSync(join(workspace, '.vscode'), { recursive: true });
-writeFileSync(join(workspace, '.vscode', 'syncengine.json'), JSON.stringify({ targets: {} }, null, 2) + '\n');
+// A valid config with a local-folder target (no server needed); syncOnSave off so the smoke tests
+// change nothing outside .vscode-test/.
+writeFileSync(join(workspace, '.vscode', 'syncengine.json'), JSON.stringify({ targets: { backup: { url: '../backup', syncOnSave: false } } }, null, 2) + '\n');
 writeFileSync(join(workspace, 'README.md'), '# vscode-test workspace\n');
 
 export default defineConfig({

@@ -9,10 +9,9 @@
 //     on the sshd's disk), median and percentiles over repeated saves.
 //
 //   npm run bench:extension      writes docs/BENCHMARKS-extension.md (VSIX size, module load)
-//   WITH_VSCODE=1                also the in-VS Code figures. Not wired yet: the harness
-//                                (scripts/test-vscode.sh, test/vscode/ui.mjs) must pass
-//                                SYNCENGINE_VSCODE_BENCH_OUT to the extension host and run a bench
-//                                suite (activation, save-to-remote latency) for it to work.
+//   WITH_VSCODE=1                also the in-VS Code figures: scripts/test-vscode.sh's host phase
+//                                with SYNCENGINE_VSCODE_BENCH_OUT set runs the figures suite
+//                                (test/vscode/suite/*.bench.ts) instead of the tests
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -95,7 +94,7 @@ if (process.env.WITH_VSCODE === '1') {
   const r = spawnSync('bash', ['scripts/test-vscode.sh'], {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, SYNCENGINE_VSCODE_BENCH_OUT: out, SYNCENGINE_VSCODE_ONLY: 'bench' },
+    env: { ...process.env, SYNCENGINE_VSCODE_BENCH_OUT: out, SYNCENGINE_VSCODE_PHASES: 'host' },
   });
   if (r.status !== 0 || !fs.existsSync(out)) throw new Error(`the VS Code bench run failed (exit ${r.status}); see test-results/vscode/`);
   inHost = JSON.parse(fs.readFileSync(out, 'utf8'));

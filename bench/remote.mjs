@@ -239,6 +239,9 @@ const BASE_ENV = (() => {
   return env;
 })();
 
+/** Timed commands still running (killed when the benchmark is interrupted). */
+const running = new Set();
+
 /** Runs a command asynchronously; resolves with its wall time, CPU time and output. */
 function exec({ cmd, args, env, input }) {
   return new Promise((resolve) => {
@@ -248,6 +251,7 @@ function exec({ cmd, args, env, input }) {
     let stderr = '';
     let settled = false;
     const child = spawn(cmd, args, { env: { ...BASE_ENV, ...(env ?? {}) }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    running.add(child);
     const timer = setTimeout(() => {
       stderr += `\n[bench] timed out after ${COMMAND_TIMEOUT_MS / 1000} s: killed`;
       child.kill('SIGKILL');
@@ -264,6 +268,7 @@ function exec({ cmd, args, env, input }) {
     const done = (status, signal, error) => {
       if (settled) return;
       settled = true;
+      running.delete(child);
       clearTimeout(timer);
       const t1 = process.hrtime.bigint();
       const c1 = childCpu();
@@ -1460,6 +1465,17 @@ async function main() {
 }
 
 process.once('exit', () => rmrf(WORK));
+// Interrupted (Ctrl-C, kill): stop what is running and the servers, remove the data, then exit.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    log(`${sig}: stopping the commands and servers`);
+    for (const child of running) child.kill('SIGKILL');
+    stopServers().finally(() => {
+      rmrf(WORK);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    });
+  });
+}
 try {
   await main();
 } catch (error) {

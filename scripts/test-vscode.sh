@@ -25,6 +25,9 @@
 #   SYNCENGINE_VSCODE_PHASES   which test phases to run (default "ui host"; e.g. "ui" while working on
 #                              the UI tests)
 #   SYNCENGINE_VSCODE_GREP     only the in-host tests whose full title matches this regular expression
+#   SYNCENGINE_VSCODE_BENCH_OUT  the host phase runs the figures suite (test/vscode/suite/*.bench.ts)
+#                              instead of the tests and writes its figures to this JSON file
+#                              (bench/extension.mjs WITH_VSCODE=1)
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$REPO"

@@ -19,6 +19,8 @@ interface FolderState {
   error?: string;
   sessions: TargetSession[];
   disposables: vscode.Disposable[];
+  /** What the last load read (text and profile), so a save that changes nothing reloads nothing. */
+  loadedFrom?: string;
 }
 
 export class SyncModel implements vscode.Disposable {
@@ -115,11 +117,14 @@ export class SyncModel implements vscode.Disposable {
   reload(folder: vscode.WorkspaceFolder): void {
     const state = this.folders.get(folder.uri.toString());
     if (!state) return;
-    this.load(state);
-    this.onDidChangeEmitter.fire();
+    if (this.load(state)) this.onDidChangeEmitter.fire();
   }
 
-  private load(state: FolderState): void {
+  /**
+   * (Re)read the folder's config. Returns false when the file and profile are as last read: a save
+   * fires the watcher two or three times, and each reload must not cost the sessions their state.
+   */
+  private load(state: FolderState): boolean {
     const file = configUri(state.folder).fsPath;
     let text: string | undefined;
     try {
@@ -127,7 +132,11 @@ export class SyncModel implements vscode.Disposable {
     } catch {
       text = undefined;
     }
+    const loadedFrom = JSON.stringify([text ?? null, this.profileOf(state.folder) ?? null]);
+    if (state.loadedFrom === loadedFrom) return false;
+    state.loadedFrom = loadedFrom;
     const old = state.sessions;
+    const kept = new Set<TargetSession>();
     state.config = undefined;
     state.error = undefined;
     state.sessions = [];
@@ -137,6 +146,12 @@ export class SyncModel implements vscode.Disposable {
       try {
         state.config = parseWorkspaceConfig(text, file, state.folder.uri.fsPath, profile !== undefined ? { profile } : {});
         state.sessions = state.config.targets.map((t) => {
+          // A target whose settings did not change keeps its session: connection, pending changes, conflicts.
+          const same = old.find((s) => !kept.has(s) && JSON.stringify(s.config) === JSON.stringify(t));
+          if (same) {
+            kept.add(same);
+            return same;
+          }
           const session = new TargetSession(state.folder, t, this.credentials);
           session.onDidChange(() => this.onDidChangeEmitter.fire());
           session.onProgress((p) => this.onProgressEmitter.fire(p));
@@ -150,7 +165,8 @@ export class SyncModel implements vscode.Disposable {
       }
     }
     // A run in progress finishes on the old sessions; they close once it is done.
-    for (const s of old) void s.idle().then(() => s.dispose());
+    for (const s of old) if (!kept.has(s)) void s.idle().then(() => s.dispose());
+    return true;
   }
 
   dispose(): void {

@@ -1012,6 +1012,8 @@ async function runHost() {
         SYNCENGINE_TEST_REMOTE_UID: String(sshd.uid),
         SYNCENGINE_TEST_REMOTE_GID: String(sshd.gid),
         ...(process.env.SYNCENGINE_VSCODE_GREP ? { SYNCENGINE_VSCODE_GREP: process.env.SYNCENGINE_VSCODE_GREP } : {}),
+        // bench/extension.mjs: run the figures suite instead of the tests, writing them here.
+        ...(process.env.SYNCENGINE_VSCODE_BENCH_OUT ? { SYNCENGINE_VSCODE_BENCH_OUT: path.resolve(process.env.SYNCENGINE_VSCODE_BENCH_OUT) } : {}),
       }),
     ],
   ];

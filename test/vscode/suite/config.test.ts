@@ -17,8 +17,8 @@ hostSuite('SyncEngine config errors (in the extension host)', ({ vscode, test, s
     const ws = await workspace(vscode);
     await vscode.workspace.fs.writeFile(vscode.Uri.file(configFile), Buffer.from(original));
     await waitFor('the config loads again', () => ws.api.state().configErrors.length === 0 && ws.api.state().targets.length > 0, 20_000);
-    // One write can reach the extension's file watcher as several events, each a reload that replaces
-    // the target's session (and forgets its conflicts): let them pass before the next suite syncs.
+    // One write can reach the extension's file watcher as several events: let them pass before the
+    // next suite syncs.
     await new Promise((resolve) => setTimeout(resolve, 1500));
   };
   suiteTeardown(async () => {

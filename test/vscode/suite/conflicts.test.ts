@@ -93,4 +93,26 @@ hostSuite('SyncEngine conflicts (in the extension host)', ({ vscode, test }) => 
       }
     });
   });
+
+  test('saving the config without changing a setting keeps the target: its conflict is still listed', async function () {
+    if (!remote) this.skip();
+    await withConflict('config-resave', 'remote', async (ws, _disk, c) => {
+      const before = ws.api.state().conflicts;
+      const configUri = ws.uri('.vscode/syncengine.json');
+      const original = fs.readFileSync(configUri.fsPath, 'utf8');
+      try {
+        // A comment changes the text, not the settings; then the original text again. Each write
+        // reaches the extension's watcher, often as several events.
+        await vscode.workspace.fs.writeFile(configUri, Buffer.from(`// a comment added by the test\n${original}`));
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        assert.equal(ws.api.state().conflicts, before, 'a save of the config with the same settings dropped the conflict');
+      } finally {
+        await vscode.workspace.fs.writeFile(configUri, Buffer.from(original));
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+      }
+      assert.equal(ws.api.state().conflicts, before, 'writing the config back dropped the conflict');
+      assert.deepEqual(ws.api.state().targets, ['server']);
+      assert.equal(await command<boolean>(vscode, 'syncengine.acceptLocal', ws.uri(c.rel)), true);
+    });
+  });
 });

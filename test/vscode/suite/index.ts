@@ -33,9 +33,11 @@ export function run(): Promise<void> {
   const Mocha = require('mocha') as new (options: object) => MochaLike;
   const mocha = new Mocha({ ui: 'tdd', color: false, reporter: 'spec', timeout: 60_000, slow: 10_000 });
   if (process.env.SYNCENGINE_VSCODE_GREP) mocha.grep(new RegExp(process.env.SYNCENGINE_VSCODE_GREP));
+  // With SYNCENGINE_VSCODE_BENCH_OUT the figures (*.bench.js) run alone; otherwise the tests.
+  const suffix = process.env.SYNCENGINE_VSCODE_BENCH_OUT ? '.bench.js' : '.test.js';
   const files = fs
     .readdirSync(__dirname)
-    .filter((name) => name.endsWith('.test.js'))
+    .filter((name) => name.endsWith(suffix))
     .sort();
   for (const name of files) mocha.addFile(path.join(__dirname, name));
 

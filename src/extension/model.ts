@@ -99,10 +99,17 @@ export class SyncModel implements vscode.Disposable {
     if (folder.uri.scheme !== 'file') return; // a remote folder opened for browsing, not a synced one
     const state: FolderState = { folder, sessions: [], disposables: [] };
     this.folders.set(folder.uri.toString(), state);
-    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, CONFIG_RELATIVE_PATH));
-    const reload = () => this.reload(folder);
-    state.disposables.push(watcher, watcher.onDidChange(reload), watcher.onDidCreate(reload), watcher.onDidDelete(reload));
     this.load(state);
+    // The watcher right after activation rather than during it (setting one up is one of the
+    // costlier calls there); a change in between is caught by the reload that follows.
+    const timer = setTimeout(() => {
+      if (this.folders.get(folder.uri.toString()) !== state) return;
+      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, CONFIG_RELATIVE_PATH));
+      const reload = () => this.reload(folder);
+      state.disposables.push(watcher, watcher.onDidChange(reload), watcher.onDidCreate(reload), watcher.onDidDelete(reload));
+      reload();
+    }, 0);
+    state.disposables.push({ dispose: () => clearTimeout(timer) });
   }
 
   private removeFolder(folder: vscode.WorkspaceFolder): void {

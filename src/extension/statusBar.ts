@@ -4,6 +4,9 @@ import * as vscode from 'vscode';
 import type { SyncModel } from './model';
 import { summarize, type RunProgress } from './targetSession';
 
+/** How long the item waits to follow a change (changes within it come together). */
+const UPDATE_DELAY_MS = 30;
+
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('syncengine.status', vscode.StatusBarAlignment.Left, 5);
   private readonly disposables: vscode.Disposable[] = [];
@@ -12,8 +15,17 @@ export class StatusBar implements vscode.Disposable {
   constructor(private readonly model: SyncModel) {
     this.item.name = 'SyncEngine';
     this.item.command = 'syncengine.toggleSyncOnSave';
-    this.disposables.push(this.item, model.onDidChange(() => this.update()), model.onProgress((p) => this.onProgress(p)));
+    this.disposables.push(this.item, model.onDidChange(() => this.updateSoon()), model.onProgress((p) => this.onProgress(p)), { dispose: () => clearTimeout(this.updateTimer) });
     this.update();
+  }
+
+  private updateTimer: NodeJS.Timeout | undefined;
+  /** As the Sync view: a run's several changes of the model become one update, after a moment. */
+  private updateSoon(): void {
+    this.updateTimer ??= setTimeout(() => {
+      this.updateTimer = undefined;
+      this.update();
+    }, UPDATE_DELAY_MS);
   }
 
   private onProgress(p: RunProgress): void {
@@ -22,14 +34,18 @@ export class StatusBar implements vscode.Disposable {
     else if (e.type === 'totals') this.progress = { done: e.doneFiles, total: e.totalFiles };
     else if (e.type === 'paused' || e.type === 'resumed') this.progress ??= { done: 0, total: 0 };
     else return;
-    this.update();
+    this.updateSoon();
   }
 
+  /** The text as it is now (an update still waiting is done first). */
   get text(): string {
+    if (this.updateTimer) this.update();
     return this.item.text;
   }
 
   update(): void {
+    clearTimeout(this.updateTimer);
+    this.updateTimer = undefined;
     const model = this.model;
     if (!model.hasConfig()) {
       this.item.hide();

@@ -9,6 +9,9 @@ export type SyncViewNode =
   | { kind: 'group'; session: TargetSession; direction: PendingChange['direction']; changes: PendingChange[] }
   | { kind: 'change'; session: TargetSession; change: PendingChange };
 
+/** How long the view waits to follow a change of the model (changes within it come together). */
+const REFRESH_DELAY_MS = 30;
+
 const GROUPS: { direction: PendingChange['direction']; label: string }[] = [
   { direction: 'conflict', label: 'Conflicts' },
   { direction: 'outgoing', label: 'Outgoing' },
@@ -23,8 +26,30 @@ export class SyncView implements vscode.TreeDataProvider<SyncViewNode>, vscode.D
 
   constructor(private readonly model: SyncModel) {
     this.view = vscode.window.createTreeView('syncengine.changes', { treeDataProvider: this, showCollapseAll: true });
-    this.disposables.push(this.view, this.emitter, model.onDidChange(() => this.refresh()));
+    this.disposables.push(this.view, this.emitter, model.onDidChange(() => this.refreshSoon()), { dispose: () => clearTimeout(this.refreshTimer) });
     this.refresh();
+  }
+
+  private refreshTimer: NodeJS.Timeout | undefined;
+  /** Context keys as last sent: each change is a message to the workbench, sent only when it changes. */
+  private readonly contextValues = new Map<string, string>();
+
+  /**
+   * The model changes several times during every run (a save too): the view follows a moment
+   * later, once, instead of messaging the workbench in the middle of the sync each time.
+   */
+  private refreshSoon(): void {
+    this.refreshTimer ??= setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.refresh();
+    }, REFRESH_DELAY_MS);
+  }
+
+  private setContext(key: string, value: unknown): void {
+    const json = JSON.stringify(value);
+    if (this.contextValues.get(key) === json) return;
+    this.contextValues.set(key, json);
+    void vscode.commands.executeCommand('setContext', key, value);
   }
 
   refresh(): void {
@@ -33,13 +58,13 @@ export class SyncView implements vscode.TreeDataProvider<SyncViewNode>, vscode.D
     const conflicts = sessions.reduce((n, s) => n + s.conflicts().length, 0);
     this.view.badge = pending > 0 ? { value: pending, tooltip: `${pending} pending (${conflicts} conflicts)` } : undefined;
     this.view.message = sessions.length === 0 ? undefined : pending === 0 ? 'Nothing pending. Run Preview Sync to look for changes.' : undefined;
-    void vscode.commands.executeCommand('setContext', 'syncengine.hasConfig', this.model.hasConfig());
-    void vscode.commands.executeCommand('setContext', 'syncengine.hasConflicts', conflicts > 0);
+    this.setContext('syncengine.hasConfig', this.model.hasConfig());
+    this.setContext('syncengine.hasConflicts', conflicts > 0);
     // Paths, not URI strings: in a remote window (Remote-SSH, WSL, code-server) the workbench sees
     // the file as vscode-remote://…, so `resource in …` with file:// strings never matches.
     // `resourcePath` is the fsPath of a local file and the path of a remote one: both are listed.
     const conflictPaths = sessions.flatMap((s) => s.conflicts().flatMap((c) => [s.localUri(c.path).fsPath, s.localUri(c.path).path]));
-    void vscode.commands.executeCommand('setContext', 'syncengine.conflictPaths', [...new Set(conflictPaths)]);
+    this.setContext('syncengine.conflictPaths', [...new Set(conflictPaths)]);
     this.emitter.fire(undefined);
   }
 

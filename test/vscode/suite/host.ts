@@ -39,6 +39,7 @@ export interface SyncEngineApi {
   /** Resolves when no run is in progress or queued. */
   idle(): Promise<void>;
   activationMs: number;
+  activationSteps?: string[];
 }
 
 /** The part of mocha's test context the tests use. */

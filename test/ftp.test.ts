@@ -504,6 +504,45 @@ describe('FtpBackend: connection pool', () => {
     }
   });
 
+  it('overwriting files keeps their old versions in the trash without deadlocking the pool, even with one connection', { timeout: 60_000 }, async () => {
+    // FTP has no server-side copy: the trash copy of a file about to be overwritten is a download
+    // and an upload on the same server. With every pooled connection held by a download waiting for
+    // a connection to upload on, the run used to hang until the data connections timed out.
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    const local = fs.mkdtempSync(path.join(os.tmpdir(), 'syncengine-ftp-trash-'));
+    try {
+      for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(local, `f${i}.txt`), `version 1 of ${i}`);
+      fs.writeFileSync(path.join(local, 'large.bin'), Buffer.alloc(9 * 1024 * 1024, 1)); // through a temporary file
+      const stateDir = path.join(local, '.sync_state', 'pair');
+      for (const connections of [1, 2]) {
+        const backend = await connect(srv, folder, { connections });
+        try {
+          const version = connections + 1;
+          if (connections === 1) {
+            const first = await runSync({ source: new LocalBackend(local), destination: backend, stateDir });
+            assert.deepEqual(first.stats.errors, []);
+          }
+          for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(local, `f${i}.txt`), `version ${version} of ${i}`);
+          fs.writeFileSync(path.join(local, 'large.bin'), Buffer.alloc(9 * 1024 * 1024, version));
+          const result = await runSync({ source: new LocalBackend(local), destination: backend, stateDir, limits: { transfers: 8, operations: 8 } });
+          assert.deepEqual(result.stats.errors, []);
+          assert.equal(result.stats.uploaded, 7);
+          for (let i = 0; i < 6; i++) assert.equal(fs.readFileSync(path.join(folder, `f${i}.txt`), 'utf8'), `version ${version} of ${i}`);
+          const trash = path.join(folder, '.syncengine-trash');
+          const kept = fs.readdirSync(trash).flatMap((run) => fs.readdirSync(path.join(trash, run)).map((n) => fs.readFileSync(path.join(trash, run, n))));
+          assert.ok(kept.some((b) => b.toString() === `version ${version - 1} of 3`), 'the overwritten version is not in the trash');
+          assert.ok(kept.some((b) => b.length === 9 * 1024 * 1024 && b[0] === version - 1), 'the overwritten large file is not in the trash');
+        } finally {
+          await backend.close();
+        }
+      }
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+      fs.rmSync(local, { recursive: true, force: true });
+    }
+  });
+
   it('a server that allows fewer connections ("421 too many connections") gets what it allows; everything still runs', async () => {
     const srv = await server('limited');
     const folder = srv.makeFolder();

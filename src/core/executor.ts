@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import type { Backend, Entry } from '../backends/types';
 import type { SyncController } from './control';
+import { copyByTransfer } from './copyByTransfer';
 import { CancelledError, ChangedDuringSyncError, StorageError, errorMessage } from './errors';
 import type { FileAction, SyncEventListener, SyncStats } from './events';
 import type { Base, BaseEntry, CopyItem, DeleteItem, KeepBothItem, Plan, PlanItem, RenameDirItem, RenameItem, SideSnapshot, Tree } from './model';
@@ -288,8 +289,7 @@ export class Executor {
     } else if (backend.rename) {
       return backend.rename(from, to);
     }
-    const entry = await backend.stat(from);
-    await backend.write(to, await backend.read(from, this.ctx.controller.signal), entry ? { mtimeMs: entry.mtimeMs } : {});
+    await copyByTransfer(backend, from, to, this.ctx.controller.signal);
     if (!keepOld) await backend.deleteFile(from);
   }
 

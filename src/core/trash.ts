@@ -1,6 +1,7 @@
 // The trash of one side: files the engine deletes or overwrites are kept here, under
 // `.syncengine-trash/<yyyymmdd-hhmmss>-<run>/<path>`, until the retention period has passed.
 import type { Backend } from '../backends/types';
+import { copyByTransfer } from './copyByTransfer';
 import { TRASH_DIR, joinPath } from './paths';
 
 export function runStamp(now: Date): string {
@@ -46,8 +47,7 @@ export class Trash {
   private async keepCopyTo(path: string, to: string): Promise<void> {
     if (this.backend.hardLink) return this.backend.hardLink(path, to);
     if (this.backend.copyWithin) return this.backend.copyWithin(path, to);
-    const entry = await this.backend.stat(path);
-    await this.backend.write(to, await this.backend.read(path), entry ? { mtimeMs: entry.mtimeMs } : {});
+    await copyByTransfer(this.backend, path, to);
   }
 
   /** Remove trash folders of runs older than `retentionDays`. */

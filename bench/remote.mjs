@@ -23,13 +23,14 @@
 // in a folder under /var/tmp that is removed at the end; nothing is left running. The full run takes
 // 40-60 minutes on a 2-core machine (rclone alone spends ~10 of them on SFTP, where by default it
 // runs md5sum over ssh for every uploaded file).
-import { spawn, spawnSync } from 'node:child_process';
-import { createCipheriv, createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createCipheriv } from 'node:crypto';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLK_TCK, copyTree, cpuTimes, ensureTool, fileHash, fmtInt, gitInfo, have, ignoredName, median, mulberry32, must, rmrf, sh } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -74,67 +75,9 @@ const elapsed = () => `${((Date.now() - T0) / 60000).toFixed(1)} min`;
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-function sh(cmd, args, opts = {}) {
-  return spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: MAX_OUTPUT, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-}
-
-function must(cmd, args, opts) {
-  const r = sh(cmd, args, opts);
-  if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr}`);
-  return r;
-}
-
-function have(bin) {
-  return sh('sh', ['-c', `command -v ${bin}`]).status === 0;
-}
-
-/** Install a tool with apt if it is missing; `apt-get update` and retry once if the install fails. */
-function ensureTool(bin, pkg) {
-  if (have(bin)) return true;
-  log(`${bin} not on PATH: apt-get install -y ${pkg}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = sh('apt-get', ['install', '-y', pkg], { env });
-  if (r.status !== 0) {
-    log('install failed; apt-get update and retry');
-    sh('apt-get', ['update'], { env });
-    r = sh('apt-get', ['install', '-y', pkg], { env });
-  }
-  if (r.status !== 0 || !have(bin)) {
-    log(`${bin} not available`);
-    return false;
-  }
-  return true;
-}
-
-function rmrf(p) {
-  fs.rmSync(p, { recursive: true, force: true });
-}
-
-/** `cp -a`: a fresh copy with mtimes kept. */
-function copyTree(from, to) {
-  rmrf(to);
-  fs.mkdirSync(path.dirname(to), { recursive: true });
-  must('cp', ['-a', from, to]);
-}
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function fileHash(file) {
-  try {
-    return createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 12);
-  } catch {
-    return 'missing';
-  }
-}
-
 const fmtS = (x) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(x >= 100 ? 1 : x >= 10 ? 2 : 3));
-const fmtInt = (n) => (n === undefined || n === null ? '—' : Number(n).toLocaleString('en-US'));
 function fmtBytes(n) {
   if (n === undefined || n === null) return '—';
   if (n < 1024) return `${n} B`;
@@ -159,15 +102,6 @@ const QUIET_TOTAL_S = Number(process.env.BENCH_QUIET_TOTAL ?? 300) || 300;
 const QUIET_BUSY = 0.25;
 const quietLog = [];
 let quietWaited = 0;
-
-function cpuTimes() {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
-  } catch {
-    return undefined;
-  }
-}
 
 async function busyFraction(ms = 500) {
   const a = cpuTimes();
@@ -201,8 +135,6 @@ async function beforeTimedRun() {
 
 // ---------------------------------------------------------------------------------------------
 // CPU accounting
-
-const CLK_TCK = Number(sh('getconf', ['CLK_TCK']).stdout.trim()) || 100;
 
 function statFields(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -289,17 +221,6 @@ function prng(seed, index, size) {
   iv.writeUInt32BE(seed >>> 0, 0);
   iv.writeUInt32BE(index >>> 0, 4);
   return createCipheriv('aes-128-ctr', Buffer.from('syncengine-bench'), iv).update(Buffer.alloc(size));
-}
-
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function writeFile(full, data, mtime) {
@@ -425,8 +346,6 @@ function oneFileChange(tree, used, round) {
 
 // ---------------------------------------------------------------------------------------------
 // Correctness
-
-const ignoredName = (name) => name === '.sync_state' || name.startsWith('.syncengine');
 
 /** rel -> absolute path of the local files of a folder (ignoring the engine's own entries). */
 function listFiles(root, suffix = '') {
@@ -1079,12 +998,6 @@ function machine() {
   };
 }
 
-function gitInfo() {
-  const head = sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']).stdout.trim();
-  const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src']).stdout.trim();
-  return { head: head || 'unknown', dirty: dirty ? dirty.split('\n').length : 0 };
-}
-
 function versionLine(cmd, args, pick = (s) => s.split('\n')[0].trim()) {
   const r = sh(cmd, args);
   return r.status === 0 || r.stdout || r.stderr ? pick(`${r.stdout}${r.stderr}`) : `${cmd} not available`;
@@ -1374,12 +1287,12 @@ async function main() {
   if (smoke.status !== 0) throw new Error(`the engine snapshot does not start: ${smoke.stderr}`);
   const engineVersion = smoke.stdout.trim();
   const distHash = fileHash(CLI);
-  const git = gitInfo();
+  const git = gitInfo(ROOT);
   const loadBefore = os.loadavg()[0];
 
-  rcloneOk = ensureTool('rclone', 'rclone');
-  rsyncOk = BACKENDS.includes('sftp') && ensureTool('rsync', 'rsync');
-  lftpOk = BACKENDS.includes('ftp') && ensureTool('lftp', 'lftp');
+  rcloneOk = ensureTool('rclone', 'rclone', log);
+  rsyncOk = BACKENDS.includes('sftp') && ensureTool('rsync', 'rsync', log);
+  lftpOk = BACKENDS.includes('ftp') && ensureTool('lftp', 'lftp', log);
   const versions = {
     rclone: rcloneOk ? versionLine('rclone', ['--config', '/dev/null', 'version'], (s) => s.split('\n').map((l) => l.trim()).filter((l) => /^rclone |go\/version/.test(l)).join(', ')) : 'not available',
     rsync: rsyncOk ? versionLine('rsync', ['--version']) : 'not available',
@@ -1440,7 +1353,7 @@ async function main() {
     started,
     machine: m,
     git,
-    gitAfter: gitInfo(),
+    gitAfter: gitInfo(ROOT),
     distHash,
     distBuilt,
     distChanged: fileHash(path.join(DIST, 'cli.js')) !== distHash,

@@ -8,12 +8,11 @@
 //
 // Every timing is process.hrtime.bigint() around a spawnSync of the whole command, process start
 // included. The work folder bench/.work/ is wiped at the start; nothing is left running.
-import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLK_TCK, copyTree, cpuTimes, ensureTool, fileHash, fmtInt, gitInfo, have, ignoredName, median, mulberry32, must, rmrf, sh } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WORK = path.join(ROOT, 'bench', '.work');
@@ -26,7 +25,6 @@ const QUICK = process.env.BENCH_QUICK === '1';
 const SCALE = QUICK ? 10 : 1;
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3) || 3);
 const REPORT = QUICK ? path.join(WORK, 'BENCHMARKS.md') : path.join(ROOT, 'docs', 'BENCHMARKS.md');
-const MAX_BUFFER = 512 * 1024 * 1024;
 // Fixed mtimes keep the generated trees identical from run to run (2024-01-01T00:00:00Z).
 const BASE_MTIME = 1704067200;
 
@@ -34,49 +32,6 @@ const log = (...args) => console.error('[bench]', ...args);
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
-
-function sh(cmd, args, opts = {}) {
-  return spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: MAX_BUFFER, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-}
-
-function must(cmd, args, opts) {
-  const r = sh(cmd, args, opts);
-  if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr}`);
-  return r;
-}
-
-function have(bin) {
-  return sh('sh', ['-c', `command -v ${bin}`]).status === 0;
-}
-
-/** Install a tool with apt if it is missing; `apt-get update` and retry once if the install fails. */
-function ensureTool(bin, pkg) {
-  if (have(bin)) return true;
-  log(`${bin} not on PATH: apt-get install -y ${pkg}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = sh('apt-get', ['install', '-y', pkg], { env });
-  if (r.status !== 0) {
-    log(`install failed; apt-get update and retry`);
-    sh('apt-get', ['update'], { env });
-    r = sh('apt-get', ['install', '-y', pkg], { env });
-  }
-  if (r.status !== 0 || !have(bin)) {
-    log(`${bin} not available`);
-    return false;
-  }
-  return true;
-}
-
-function rmrf(p) {
-  fs.rmSync(p, { recursive: true, force: true });
-}
-
-/** `cp -a`: a fresh copy with mtimes kept (rclone and rsync compare size + mtime). */
-function copyTree(from, to) {
-  rmrf(to);
-  fs.mkdirSync(path.dirname(to), { recursive: true });
-  must('cp', ['-a', from, to]);
-}
 
 /** Flush dirty pages from preparing the data, so write-back does not land inside a timed run. */
 function flush() {
@@ -89,15 +44,6 @@ const QUIET_WAIT = process.env.BENCH_QUIET_WAIT !== '0';
 const QUIET_MAX_S = Number(process.env.BENCH_QUIET_MAX ?? 20) || 20;
 const QUIET_BUSY = 0.25; // share of all CPUs used by others
 const quietLog = []; // { busy, waited, gaveUp }
-
-function cpuTimes() {
-  try {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    return { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
-  } catch {
-    return undefined;
-  }
-}
 
 function sleepMs(ms) {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -133,12 +79,6 @@ function beforeTimedRun() {
   return waitQuiet();
 }
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 /** Run one command, timed from before the spawn to after the exit. */
 function timed(cmd, args) {
   const c0 = childCpu();
@@ -150,7 +90,6 @@ function timed(cmd, args) {
   return { seconds: Number(t1 - t0) / 1e9, cpu, status: r.status, error: r.error, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
-const CLK_TCK = Number(sh('getconf', ['CLK_TCK']).stdout.trim()) || 100;
 /** User + system CPU seconds of this process's waited-for children (Linux /proc; 10 ms resolution). */
 function childCpu() {
   try {
@@ -162,16 +101,7 @@ function childCpu() {
   }
 }
 
-function fileHash(file) {
-  try {
-    return createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 12);
-  } catch {
-    return 'missing';
-  }
-}
-
 const fmtS = (x) => (x === undefined || Number.isNaN(x) ? '—' : x.toFixed(3));
-const fmtInt = (n) => (n === undefined || n === null ? '—' : Number(n).toLocaleString('en-US'));
 function fmtBytes(n) {
   if (n === undefined || n === null) return '—';
   if (n < 1024) return `${n} B`;
@@ -187,17 +117,6 @@ function fmtBytes(n) {
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic data
-
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const POOL_SIZE = 1 << 20;
 const POOL = (() => {
@@ -295,8 +214,6 @@ function applyMutation(dir, changes) {
 
 // ---------------------------------------------------------------------------------------------
 // Correctness
-
-const ignoredName = (name) => name === '.sync_state' || name.startsWith('.syncengine');
 
 function listFiles(root) {
   const out = new Map();
@@ -617,12 +534,6 @@ function machine() {
   };
 }
 
-function gitInfo() {
-  const head = sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']).stdout.trim();
-  const dirty = sh('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src']).stdout.trim();
-  return { head: head || 'unknown', dirty: dirty ? dirty.split('\n').length : 0 };
-}
-
 /** Median wall time of a trivial command: the fixed cost a CLI pays before doing any work. */
 function overhead(cmd, args, n = 7) {
   const xs = [];
@@ -825,10 +736,10 @@ async function main() {
   const engineVersion = smoke.stdout.trim();
   const loadBefore = os.loadavg()[0];
   const distHash = fileHash(CLI);
-  const git = gitInfo();
+  const git = gitInfo(ROOT);
 
-  const rcloneOk = ensureTool('rclone', 'rclone');
-  const rsyncOk = ensureTool('rsync', 'rsync');
+  const rcloneOk = ensureTool('rclone', 'rclone', log);
+  const rsyncOk = ensureTool('rsync', 'rsync', log);
   const rcloneVersion = rcloneOk ? sh('rclone', ['--config', '/dev/null', 'version']).stdout.trim().split('\n').map((l) => l.trim()).filter((l) => /^rclone |go\/version/.test(l)).join(', ') : 'rclone not available';
   const rsyncVersion = rsyncOk ? sh('rsync', ['--version']).stdout.split('\n')[0].trim() : 'rsync not available';
 
@@ -880,7 +791,7 @@ async function main() {
     distBuilt,
     engineVersion,
     distChanged: fileHash(path.join(DIST, 'cli.js')) !== distHash,
-    gitAfter: gitInfo(),
+    gitAfter: gitInfo(ROOT),
     loadBefore,
     loadAfter: os.loadavg()[0],
     rcloneOk,

@@ -618,7 +618,8 @@ describe('S3Backend: faults', () => {
       assert.deepEqual(third.stats.errors, []);
       const fourth = await sync();
       const c = fourth.plan.counts;
-      assert.equal(c.upload + c.download + c.deleteSource + c.deleteDestination + c.record, 0, 'converged');
+      const left = fourth.plan.items.map((i) => `${i.action} ${i.path}${'reason' in i ? ` (${String(i.reason)})` : ''}`);
+      assert.equal(c.upload + c.download + c.deleteSource + c.deleteDestination + c.record, 0, `converged; left: ${left.join(', ')}; third run: ${JSON.stringify(third.plan.counts)}`);
       const remote = (await walk(backend)).filter((e) => e.kind === 'file').map((e) => e.path);
       const expected = ['big-1.bin', 'big-2.bin', 'big-3.bin', ...Array.from({ length: 5 }, (_, i) => `dir/small-${i}.txt`)];
       assert.deepEqual(remote.sort(), expected.sort());

@@ -739,14 +739,9 @@ export class S3Backend implements Backend {
       if (state.uploadId !== undefined) this.activeUploads.delete(state.uploadId);
     }
     if (onBytes && state.bytes === 0) onBytes(0);
-    // A single PUT whose ETag is the MD5 we sent: the object is what we sent, and its hash says so
-    // on every listing. Its LastModified (only a HEAD would tell) is taken from this clock: within
-    // the 2 s tolerance of the comparison when the clocks agree, else the next run finds the same
-    // hash and only records the server's time. One request per small file instead of two.
-    if (!state.multipart && state.putMd5 !== undefined && this.etagTrust !== 'no' && md5FromEtag(etag) === state.putMd5) {
-      return fileEntry(path, { size: state.bytes, lastModified: new Date(), etag }, true);
-    }
-    // Otherwise its entry as listings will report it (LastModified) needs a HEAD.
+    // The entry as listings will report it: only a HEAD tells the LastModified the server stamped.
+    // This clock cannot stand in for it (clocks differ, and a second boundary may fall between the
+    // server's stamp and the response), and the engine compares the next listing with it exactly.
     const head = await this.head(key, 'write', path);
     if (!head) throw this.failure('write', path, 'the object vanished right after it was written', true);
     if (etag !== undefined && head.ETag !== undefined && etag !== head.ETag) {

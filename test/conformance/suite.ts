@@ -148,6 +148,24 @@ export function failingSource(chunks: number, chunkSize: number, error: Error): 
   });
 }
 
+/** Moves this process's clock (Date.now, new Date()) ahead by `ms` until the returned function is called. */
+function skewClock(ms: number): () => void {
+  const RealDate = Date;
+  class SkewedDate extends RealDate {
+    constructor(...args: unknown[]) {
+      if (args.length === 0) super(RealDate.now() + ms);
+      else super(...(args as [string | number | Date]));
+    }
+    static override now(): number {
+      return RealDate.now() + ms;
+    }
+  }
+  globalThis.Date = SkewedDate as DateConstructor;
+  return () => {
+    globalThis.Date = RealDate;
+  };
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -260,6 +278,32 @@ export function runConformanceSuite(name: string, makeBackend: MakeBackend, opti
         const stat = await backend.stat('w/returned.txt');
         assert.equal(stat?.size, 6);
         assertMtime(stat?.mtimeMs ?? NaN, mtimeMs, 'stat');
+      });
+
+      // The engine records the returned entry as the synced version and compares the next listing
+      // with it exactly: a returned time that differs from what the store reports makes the next run
+      // see a change nobody made (a download back, or a conflict, in the mtime comparison modes).
+      // With this process's clock 90 s ahead of the store's, a backend that takes its own clock for
+      // the store's time is caught every time.
+      test('the entry a write returns is exactly what stat and listings report, whatever our clock says', async (backend) => {
+        await backend.mkdir('b');
+        const written: Entry[] = [];
+        const restoreClock = skewClock(90_000);
+        try {
+          for (let i = 0; i < 3; i++) written.push(await backend.write(`b/file-${i}.txt`, Buffer.from(`file ${i}`), { size: 6 }));
+        } finally {
+          restoreClock();
+        }
+        const listed = new Map((await backend.listDir('b')).entries.map((e) => [e.path, e]));
+        for (const entry of written) {
+          const stat = await backend.stat(entry.path);
+          for (const [what, other] of [['stat', stat], ['listDir', listed.get(entry.path)]] as const) {
+            assert.ok(other, `${what} finds ${entry.path}`);
+            assert.equal(entry.size, other.size, `${what}: size of ${entry.path}`);
+            assert.equal(entry.mtimeMs, other.mtimeMs, `${what}: mtimeMs of ${entry.path}`);
+            if (entry.hash !== undefined && other.hash !== undefined) assert.equal(entry.hash, other.hash, `${what}: hash of ${entry.path}`);
+          }
+        }
       });
 
       test('engine-owned names are not listed', async (backend) => {

@@ -232,6 +232,71 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
     }
   });
 
+  it('MDTM requests are pipelined: a folder of several batches lists every exact time', async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    const names = Array.from({ length: 300 }, (_, i) => `f-${i}.txt`);
+    for (const [i, name] of names.entries()) {
+      fs.writeFileSync(path.join(root, name), `file ${i}`);
+      fs.utimesSync(path.join(root, name), 1_600_000_000 + i * 61, 1_600_000_000 + i * 61);
+    }
+    const backend = await connect(srv, root);
+    try {
+      assert.equal(backend.commandPipelining, 'unknown');
+      const listed = new Map((await backend.listDir('')).entries.map((e) => [e.path, e.mtimeMs]));
+      assert.equal(backend.commandPipelining, 'yes');
+      assert.deepEqual([...listed.keys()].sort(), [...names].sort());
+      for (const [i, name] of names.entries()) assert.equal(listed.get(name), (1_600_000_000 + i * 61) * 1000, name);
+    } finally {
+      await backend.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('a server (or router) that drops commands sent ahead: one request at a time after a short wait, times still exact', { timeout: 60_000 }, async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    for (let i = 0; i < 5; i++) {
+      fs.writeFileSync(path.join(root, `f-${i}.txt`), `file ${i}`);
+      fs.utimesSync(path.join(root, `f-${i}.txt`), 1_500_000_000 + i, 1_500_000_000 + i);
+    }
+    // Passes each client write on up to its first line end only; data connections go straight to vsftpd.
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((downstream) => {
+      const upstream = net.connect(srv.port, srv.host);
+      for (const socket of [downstream, upstream]) {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          downstream.destroy();
+          upstream.destroy();
+        });
+      }
+      upstream.pipe(downstream);
+      downstream.on('data', (chunk: Buffer) => {
+        const end = chunk.indexOf('\r\n');
+        upstream.write(end < 0 ? chunk : chunk.subarray(0, end + 2));
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const backend = await FtpBackend.connect(
+      { ...targetFor(srv, root), port: (proxy.address() as net.AddressInfo).port },
+      { password: srv.password },
+      { timeoutMs: 15_000 },
+    );
+    try {
+      const listed = (await backend.listDir('')).entries.map((e) => [e.path, e.mtimeMs]).sort();
+      assert.equal(backend.commandPipelining, 'no');
+      assert.deepEqual(listed, Array.from({ length: 5 }, (_, i) => [`f-${i}.txt`, (1_500_000_000 + i) * 1000]));
+      assert.equal((await backend.listDir('')).entries.length, 5, 'and it goes on working');
+    } finally {
+      await backend.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
   it('names with spaces, unicode, glob characters and leading dashes list, read and move correctly', async () => {
     const srv = await server('explicit');
     const { parent, root } = freshRoot(srv);

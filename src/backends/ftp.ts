@@ -24,7 +24,8 @@
 //  - Servers without MLSD (vsftpd among them) list with LIST, whose dates are in minutes at best
 //    (days for files older than six months). Two versions of a file with the same size written in
 //    the same minute would look the same, so the backend asks MDTM (seconds, UTC) for every file it
-//    lists, spreading the requests over idle pool connections. stat uses SIZE + MDTM. Only servers
+//    lists, pipelined (a batch of requests per round trip; one at a time, spread over idle pool
+//    connections, on servers that do not answer commands sent ahead). stat uses SIZE + MDTM. Only servers
 //    with neither MLSD nor MDTM fall back to LIST dates: there a same-size change within the same
 //    minute is not detected by size and time (documented limit; no FTP server we know of lacks MDTM).
 //  - Setting times: MFMT where FEAT lists it, otherwise "MDTM YYYYMMDDHHMMSS path" (vsftpd with
@@ -53,6 +54,7 @@ import { describeTarget } from '../config/target';
 import { StorageError, SyncError, UsageError } from '../core/errors';
 import { assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
 import { tempName } from './localTree';
+import { sendPipelined } from './ftpPipeline';
 import { FtpPool, connectFtp, greetings, type FtpConnectSettings, type FtpTls } from './ftpPool';
 import { causeOf, formatFtpTimestamp, ftpError, ftpFail, isAbortError, isReplyError, mlstFactsLine, parseListDate, parseMdtmReply, replyText, type CommandKind, type Subject } from './ftpProtocol';
 import type { ConnectOptions } from './registry';
@@ -86,6 +88,10 @@ const DEFAULT_CONNECTIONS = 4;
  */
 const EMPTY_TLS_UPLOAD_DELAY_MS = 150;
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** MDTM requests per pipelined batch: one round trip each (about 60 bytes a request). */
+const MDTM_BATCH = 128;
+/** How long the first pipelined batch of a session may take before the server is taken not to answer commands sent ahead. */
+const PIPELINE_PROBE_TIMEOUT_MS = 5_000;
 
 type Reply = { code: number; message: string };
 
@@ -124,6 +130,8 @@ export class FtpBackend implements Backend {
   private emptyTlsUploadDelayMs: number;
   private useMlst: boolean;
   private useSizeMdtm: boolean;
+  /** Whether the server answers commands sent ahead (see fetchTimesPipelined). */
+  private pipelining: 'unknown' | 'yes' | 'no' = 'unknown';
   private readonly label: string;
 
   private constructor(
@@ -205,6 +213,11 @@ export class FtpBackend implements Backend {
   /** Whether written modification times are kept: undefined until the first write that sets one. */
   get keepsMtime(): boolean | undefined {
     return this.mtimeWrite === 'unknown' ? undefined : this.mtimeWrite === 'yes';
+  }
+
+  /** Whether MDTM requests are pipelined: 'unknown' until the first listing that needs them. */
+  get commandPipelining(): 'unknown' | 'yes' | 'no' {
+    return this.pipelining;
   }
 
   /** How files are listed: 'MLSD' (exact), 'LIST+MDTM' (exact to the second), 'LIST' (minutes at best). */
@@ -322,6 +335,7 @@ export class FtpBackend implements Backend {
    * vanished since the listing.
    */
   private async fetchTimes(client: Client, files: Entry[]): Promise<Set<Entry>> {
+    if (this.pipelining !== 'no') return this.fetchTimesPipelined(client, files);
     const gone = new Set<Entry>();
     const helpers: Client[] = [];
     for (let wanted = Math.min(3, Math.floor(files.length / 24)); helpers.length < wanted; ) {
@@ -331,16 +345,7 @@ export class FtpBackend implements Backend {
     }
     let next = 0;
     const timeOf = async (worker: Client, entry: Entry): Promise<void> => {
-      const reply = await worker.sendIgnoringError(`MDTM ${this.abs(entry.path)}`);
-      const time = reply.code === 213 ? parseMdtmReply(reply.message) : undefined;
-      if (time !== undefined) {
-        entry.mtimeMs = time;
-      } else if (reply.code === 550) {
-        // Deleted since the listing? Only a second look may drop it: a file that is listed but
-        // cannot be examined must not look deleted; it keeps LIST's date.
-        const size = await worker.sendIgnoringError(`SIZE ${this.abs(entry.path)}`);
-        if (size.code === 550) gone.add(entry);
-      }
+      await this.applyMdtmReply(worker, entry, await worker.sendIgnoringError(`MDTM ${this.abs(entry.path)}`), gone);
     };
     const work = async (worker: Client, own: boolean): Promise<void> => {
       while (next < files.length) {
@@ -360,6 +365,46 @@ export class FtpBackend implements Backend {
     const results = await Promise.allSettled([work(client, true), ...helpers.map((h) => work(h, false))]);
     for (const result of results) if (result.status === 'rejected') throw result.reason;
     return gone;
+  }
+
+  /**
+   * fetchTimes with the MDTM requests pipelined on `client`, a batch per round trip. The first batch
+   * of a session is two requests: a server that does not answer both within a few seconds (some
+   * drop commands sent ahead) gets one request at a time from then on, after its connection is
+   * closed (the listing is then tried again on another connection).
+   */
+  private async fetchTimesPipelined(client: Client, files: Entry[]): Promise<Set<Entry>> {
+    const gone = new Set<Entry>();
+    for (let start = 0; start < files.length; ) {
+      const probe = this.pipelining === 'unknown';
+      const batch = files.slice(start, start + (probe ? 2 : MDTM_BATCH));
+      const timer = probe ? setTimeout(() => client.close(), PIPELINE_PROBE_TIMEOUT_MS) : undefined;
+      let replies: { code: number; message: string }[];
+      try {
+        replies = await sendPipelined(client, batch.map((entry) => `MDTM ${this.abs(entry.path)}`));
+      } catch (error) {
+        if (probe) this.pipelining = 'no';
+        throw error;
+      } finally {
+        clearTimeout(timer);
+      }
+      this.pipelining = 'yes';
+      for (const [i, entry] of batch.entries()) await this.applyMdtmReply(client, entry, replies[i] as { code: number; message: string }, gone);
+      start += batch.length;
+    }
+    return gone;
+  }
+
+  private async applyMdtmReply(client: Client, entry: Entry, reply: { code: number; message: string }, gone: Set<Entry>): Promise<void> {
+    const time = reply.code === 213 ? parseMdtmReply(reply.message) : undefined;
+    if (time !== undefined) {
+      entry.mtimeMs = time;
+    } else if (reply.code === 550) {
+      // Deleted since the listing? Only a second look may drop it: a file that is listed but
+      // cannot be examined must not look deleted; it keeps LIST's date.
+      const size = await client.sendIgnoringError(`SIZE ${this.abs(entry.path)}`);
+      if (size.code === 550) gone.add(entry);
+    }
   }
 
   // -------------------------------------------------------------------------------------------

@@ -127,6 +127,20 @@ describe('SFTP: authentication', () => {
     assert.match(questions[0]!.question, new RegExp(`Password for ${a.user}@127\\.0\\.0\\.1:${a.port}`));
   });
 
+  it('listing and stat share one connection however many are in flight; transfers open more', T, async () => {
+    const backend = await openWith(a, a.makeDir('pool'), { keyFile: a.keyFile, knownHostsFile: a.knownHostsFile, connections: 3 });
+    await withBackend(backend, async () => {
+      const count = () => (backend as SftpBackend).connectionCount;
+      await Promise.all(Array.from({ length: 8 }, (_, i) => backend.mkdir(`d${i}`)));
+      await Promise.all(Array.from({ length: 16 }, (_, i) => backend.stat(`d${i % 8}/missing-${i}`)));
+      await Promise.all(Array.from({ length: 16 }, (_, i) => backend.listDir(`d${i % 8}`)));
+      assert.equal(count(), 1, 'metadata requests did not open connections');
+      await Promise.all(Array.from({ length: 12 }, (_, i) => backend.write(`d0/f${i}.txt`, Buffer.from(`file ${i}`))));
+      assert.ok(count() > 1, 'parallel uploads did');
+      assert.ok(count() <= 3, 'at most `connections` connections');
+    });
+  });
+
   it('no credentials and nobody answers the prompt: a clear error, no hang', T, async (t) => {
     if (!a.password) return t.skip('the server must accept passwords for the prompt to be asked');
     const started = Date.now();

@@ -48,16 +48,18 @@ export class StateCorruptError extends SyncError {
   }
 }
 
-/** Write a file so that a crash leaves either the old or the new content. */
+/**
+ * Write a file so that a process killed at any instant leaves either the old or the new content.
+ * No fsync: on ext4 (data=ordered) an fsync commits the journal and with it every file written
+ * since, so it made a sync wait for the disk to take all the data just copied (276 ms after a
+ * 512 MiB upload to a server on the same disk), which rclone and rsync do not do either. What a
+ * power cut could still cost is this state, never files: without a base the next run compares
+ * both sides in full, keeps equal files, and settles differing ones as conflicts (losers in the
+ * trash). ext4 also flushes a file renamed over another before the rename commits.
+ */
 export function writeFileAtomic(file: string, data: string): void {
   const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fd = fs.openSync(temp, 'w');
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  fs.writeFileSync(temp, data);
   fs.renameSync(temp, file);
 }
 

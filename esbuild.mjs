@@ -9,13 +9,14 @@ const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
 const options = {
-  // The folder-listing worker is loaded by path from beside the bundle that starts it.
+  // The folder-listing and hashing workers are loaded by path from beside the bundle that starts them.
   // Remote backends are bundles of their own, required only when a target of their kind is used.
   entryPoints: {
     cli: 'src/cli/main.ts',
     extension: 'src/extension/extension.ts',
     engine: 'src/extension/engineEntry.ts',
     localTreeWorker: 'src/backends/localTreeWorker.ts',
+    hashWorker: 'src/core/hashWorker.ts',
     'backend-sftp': 'src/backends/sftp.ts',
     'backend-ftp': 'src/backends/ftp.ts',
     'backend-s3': 'src/backends/s3.ts',

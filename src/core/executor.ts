@@ -12,6 +12,7 @@ import type { Base, BaseEntry, CopyItem, DeleteItem, KeepBothItem, Plan, PlanIte
 import { snapshotOf } from './model';
 import { otherSide, type Side } from './options';
 import { parentOf } from './paths';
+import { md5Hasher } from './offThreadHash';
 import { runLimited } from './pool';
 import { SMALL_FILE_BYTES } from './scanner';
 import type { Trash } from './trash';
@@ -200,42 +201,49 @@ export class Executor {
 
     const action: FileAction = to === 'destination' ? 'upload' : 'download';
     this.ctx.onEvent?.({ type: 'file-start', path: toPath, action, side: to, bytes: expectedSource.size });
-    const md5 = createHash('md5');
     let counted = 0;
     let written: Entry;
+    let hash: string;
     if (expectedSource.size <= SMALL_FILE_BYTES && backends[from].readFile) {
       // Small files in one piece: for trees of many small files, stream set-up costs more than the data.
       const data = await backends[from].readFile!(path, controller.signal);
-      md5.update(data);
+      hash = createHash('md5').update(data).digest('hex');
       counted = data.length;
       written = await backends[to].write(toPath, data, { mtimeMs: expectedSource.mtimeMs, size: data.length, signal: controller.signal });
       this.doneBytes += counted;
     } else {
+      const md5 = md5Hasher(expectedSource.size);
       const hashing = new Transform({
         transform(chunk: Buffer, _enc, done) {
-          md5.update(chunk);
           counted += chunk.length;
-          done(null, chunk);
+          const behind = md5.update(chunk);
+          if (behind) void behind.then(() => done(null, chunk));
+          else done(null, chunk);
         },
       });
       let reported = 0;
-      const input = await backends[from].read(path, controller.signal);
-      input.on('error', (e) => hashing.destroy(e));
-      written = await backends[to].write(toPath, input.pipe(hashing), {
-        mtimeMs: expectedSource.mtimeMs,
-        size: expectedSource.size,
-        signal: controller.signal,
-        onBytes: (bytes) => {
-          this.doneBytes += bytes - reported;
-          reported = bytes;
-          this.ctx.onEvent?.({ type: 'file-progress', path: toPath, bytes, total: expectedSource.size });
-          this.emitTotals(false);
-        },
-      });
+      try {
+        const input = await backends[from].read(path, controller.signal);
+        input.on('error', (e) => hashing.destroy(e));
+        written = await backends[to].write(toPath, input.pipe(hashing), {
+          mtimeMs: expectedSource.mtimeMs,
+          size: expectedSource.size,
+          signal: controller.signal,
+          onBytes: (bytes) => {
+            this.doneBytes += bytes - reported;
+            reported = bytes;
+            this.ctx.onEvent?.({ type: 'file-progress', path: toPath, bytes, total: expectedSource.size });
+            this.emitTotals(false);
+          },
+        });
+      } catch (error) {
+        md5.discard();
+        throw error;
+      }
       this.doneBytes += counted - reported;
+      hash = await md5.digest();
     }
     this.stats.bytesTransferred += counted;
-    const hash = md5.digest('hex');
     // The source must not have changed while it was read; otherwise what we wrote may be torn.
     const after = await backends[from].stat(path);
     if (!sameFile(expectedSource, after) || (expectedSource.hash !== undefined && expectedSource.hash !== hash) || counted !== expectedSource.size) {

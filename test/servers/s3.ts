@@ -18,7 +18,8 @@
 //    their source; the launcher decodes it fully (`faithful`), as S3 does.
 //  - It writes an object in place: a reader sees it half-written and a PUT cut off by a crash
 //    destroys the old object, where S3 replaces objects atomically. The launcher makes its store
-//    write to a temporary file and rename it over the object (`faithful`), as S3 behaves.
+//    write to a temporary file and rename it over the object, swapping data and metadata under a
+//    per-key lock that GET takes too (`faithful`), as S3 behaves.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -84,6 +85,24 @@ if (faithful === '1') {
   const S3Error = require(path.join(root, 'models', 'error.js'));
   const crypto = require('crypto');
   const { Transform } = require('stream');
+  const keyLocks = new Map();
+  async function underKeyLock(objectPath, body) {
+    while (keyLocks.has(objectPath)) await keyLocks.get(objectPath);
+    let release;
+    keyLocks.set(objectPath, new Promise((resolve) => (release = resolve)));
+    try {
+      return await body();
+    } finally {
+      keyLocks.delete(objectPath);
+      release();
+    }
+  }
+  // GET reads the metadata, then opens the data file (the open file keeps its content whatever is
+  // renamed over it later): under the key's lock, so that a PUT cannot swap them in between.
+  const getObject = FilesystemStore.prototype.getObject;
+  FilesystemStore.prototype.getObject = function (bucket, key, options) {
+    return underKeyLock(this.getResourcePath(bucket, key, 'object'), () => getObject.call(this, bucket, key, options));
+  };
   // Atomic PUT: write a temporary file and rename it over the object, as S3 replaces objects.
   FilesystemStore.prototype.putObject = async function putObject(object) {
     const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
@@ -114,8 +133,12 @@ if (faithful === '1') {
       // Data first, then metadata (which holds the ETag): a server killed between the two leaves
       // new bytes under the old ETag, so a client re-sends them; the other order would leave old
       // bytes under the new ETag, a torn object that S3 itself never shows.
-      await fs.rename(temp, objectPath);
-      await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+      // Both under the key's lock, which GET takes too: a reader gets the old pair or the new one,
+      // never new bytes cut to the old length (S3 shows a replaced object whole or not at all).
+      await underKeyLock(objectPath, async () => {
+        await fs.rename(temp, objectPath);
+        await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+      });
       return { size, md5 };
     } catch (err) {
       await fs.remove(temp).catch(() => {});

@@ -379,7 +379,7 @@ export class FtpBackend implements Backend {
       const probe = this.pipelining === 'unknown';
       const batch = files.slice(start, start + (probe ? 2 : MDTM_BATCH));
       const timer = probe ? setTimeout(() => client.close(), PIPELINE_PROBE_TIMEOUT_MS) : undefined;
-      let replies: { code: number; message: string }[];
+      let replies: Reply[];
       try {
         replies = await sendPipelined(client, batch.map((entry) => `MDTM ${this.abs(entry.path)}`));
       } catch (error) {
@@ -389,13 +389,13 @@ export class FtpBackend implements Backend {
         clearTimeout(timer);
       }
       this.pipelining = 'yes';
-      for (const [i, entry] of batch.entries()) await this.applyMdtmReply(client, entry, replies[i] as { code: number; message: string }, gone);
+      for (const [i, entry] of batch.entries()) await this.applyMdtmReply(client, entry, replies[i] as Reply, gone);
       start += batch.length;
     }
     return gone;
   }
 
-  private async applyMdtmReply(client: Client, entry: Entry, reply: { code: number; message: string }, gone: Set<Entry>): Promise<void> {
+  private async applyMdtmReply(client: Client, entry: Entry, reply: Reply, gone: Set<Entry>): Promise<void> {
     const time = reply.code === 213 ? parseMdtmReply(reply.message) : undefined;
     if (time !== undefined) {
       entry.mtimeMs = time;

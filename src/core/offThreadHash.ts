@@ -57,6 +57,8 @@ class HashWorker {
   private nextId = 1;
   private readonly streams = new Map<number, Stream>();
   private readonly spare: ArrayBuffer[] = [];
+  /** Set once the worker failed: this instance takes no more work. */
+  private failure: Error | undefined;
 
   /** The shared worker, started on first use; undefined where none can be started. */
   static get(): HashWorker | undefined {
@@ -98,12 +100,9 @@ class HashWorker {
 
   private onReply(reply: HashReply): void {
     const stream = this.streams.get(reply.id);
-    if (!stream) {
-      if (reply.type === 'ack' && reply.buffer.byteLength === BUFFER_BYTES) this.spare.push(reply.buffer);
-      return;
-    }
+    if (reply.type === 'ack') this.recycle(reply.buffer);
+    if (!stream) return;
     if (reply.type === 'ack') {
-      if (reply.buffer.byteLength === BUFFER_BYTES && this.spare.length < (2 * MAX_BACKLOG_BYTES) / BUFFER_BYTES) this.spare.push(reply.buffer);
       stream.backlog -= reply.length;
       if (stream.waiting && stream.backlog <= MAX_BACKLOG_BYTES / 2) {
         const resume = stream.waiting;
@@ -114,6 +113,11 @@ class HashWorker {
       this.closed(reply.id);
       stream.digest?.resolve(reply.hex);
     }
+  }
+
+  /** Keeps a handed-back buffer for the next chunks, up to what a full backlog of two streams needs. */
+  private recycle(buffer: ArrayBuffer): void {
+    if (buffer.byteLength === BUFFER_BYTES && this.spare.length < (2 * MAX_BACKLOG_BYTES) / BUFFER_BYTES) this.spare.push(buffer);
   }
 
   /** Every stream in progress fails (its transfer reports the error); the next one starts a new worker. */
@@ -127,8 +131,6 @@ class HashWorker {
     this.worker.unref();
     this.failure = error;
   }
-
-  private failure: Error | undefined;
 
   open(): StreamHasher {
     const id = this.nextId++;

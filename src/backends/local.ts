@@ -21,10 +21,11 @@ import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError, SyncError, UnsafePathError } from '../core/errors';
+import { entriesFromColumns } from '../core/fileColumns';
 import { assertSafeRelativePath, parentOf } from '../core/paths';
 import { CAUSES, errorCode, TRANSIENT_CODES } from './fsErrors';
 import { kindOf, listLocalDir, ReadAccess, tempName, walkInWorker } from './localTree';
-import type { Backend, Entry, ListDirOptions, ListDirResult, TreeListing, TreeListingOptions, WriteOptions } from './types';
+import type { Backend, ColumnTreeListing, Entry, ListDirOptions, ListDirResult, TreeListing, TreeListingOptions, WriteOptions } from './types';
 
 function isAbortError(error: unknown): boolean {
   return (error as { name?: unknown } | null)?.name === 'AbortError';
@@ -184,13 +185,20 @@ export class LocalBackend implements Backend {
    * listed at once and the caller's thread stays free. Ignored folders are not entered.
    */
   async listTree(options: TreeListingOptions): Promise<TreeListing> {
+    const { columns, ...rest } = await this.listTreeColumns(options);
+    return { ...rest, files: entriesFromColumns(columns) };
+  }
+
+  async listTreeColumns(options: TreeListingOptions): Promise<ColumnTreeListing> {
     const result = await walkInWorker({ root: this.root, ...options });
     if (result.error !== undefined) {
-      if (result.error.code === 'ENOENT' && result.error.dir === '' && this.missingRootIsEmpty) return { files: [], dirs: [], skipped: [], ignoreFiles: {} };
+      const empty = { paths: [], sizes: new Float64Array(0), mtimes: new Float64Array(0), inos: new Float64Array(0) };
+      if (result.error.code === 'ENOENT' && result.error.dir === '' && this.missingRootIsEmpty) return { columns: empty, dirs: [], skipped: [], ignoreFiles: {} };
       if (result.error.code === 'ENOENT' && result.error.dir === '') throw new StorageError(`folder does not exist: ${this.root}`, false);
       throw toStorageError('list folder', result.error.dir === '' ? this.root : result.error.dir, Object.assign(new Error(result.error.message), { code: result.error.code }));
     }
-    return result;
+    const { error: _none, ...listing } = result;
+    return listing;
   }
 
   async stat(path: string): Promise<Entry | undefined> {

@@ -6,9 +6,10 @@ import * as nodePath from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { IGNORE_FILE_NAME, IgnoreRules } from '../core/ignore';
 import { randomBytes } from 'node:crypto';
-import { TEMP_PREFIX, isEngineName, isSafeName } from '../core/paths';
+import { TEMP_PREFIX, comparePaths, isEngineName, isSafeName } from '../core/paths';
 import { CAUSES, errorCode } from './fsErrors';
-import type { Entry, ListDirResult, SkippedEntry, TreeListing, TreeListingOptions } from './types';
+import { entriesFromColumns } from '../core/fileColumns';
+import type { ColumnTreeListing, Entry, ListDirResult, SkippedEntry, TreeListing, TreeListingOptions } from './types';
 
 export function kindOf(st: fs.Stats): string {
   if (st.isSymbolicLink()) return 'symbolic link (not followed)';
@@ -79,30 +80,47 @@ function prefixOf(absDir: string): string {
 }
 
 /**
- * The regular files and folders directly in `dir` (relative to `root`). Symlinks, special files,
- * unsafe names and unreadable entries come back as skipped; engine-owned names are left out.
- * Errors listing `dir` itself are thrown as they come from Node.
+ * One folder's regular files and folders, in parallel arrays reused from folder to folder: a walk
+ * through tens of thousands of files makes no object per file.
  */
-export function listLocalDir(root: string, dir: string, access: ReadAccess, removeStaleTemp = false): ListDirResult {
+class FolderListing {
+  length = 0;
+  readonly paths: string[] = [];
+  readonly isFile: boolean[] = [];
+  readonly sizes: number[] = [];
+  readonly mtimes: number[] = [];
+  readonly inos: number[] = [];
+
+  add(path: string, isFile: boolean, st: fs.Stats): void {
+    const i = this.length++;
+    this.paths[i] = path;
+    this.isFile[i] = isFile;
+    this.sizes[i] = isFile ? st.size : 0;
+    this.mtimes[i] = Math.floor(st.mtimeMs);
+    this.inos[i] = st.ino;
+  }
+}
+
+/**
+ * Lists the regular files and folders directly in `dir` (relative to `root`) into `into`.
+ * Symlinks, special files, unsafe names and unreadable entries go to `skipped`; engine-owned names
+ * are left out. Errors listing `dir` itself are thrown as they come from Node.
+ */
+function readLocalDir(root: string, dir: string, access: ReadAccess, removeStaleTemp: boolean, into: FolderListing, skipped: SkippedEntry[]): void {
   const absDir = dir === '' ? root : nodePath.join(root, dir);
-  const dirents = fs.readdirSync(absDir, { withFileTypes: true });
-  const entries: Entry[] = [];
-  const skipped: SkippedEntry[] = [];
+  // Names only: every entry is lstat-ed anyway, and Dirent objects would cost one more allocation each.
+  const names = fs.readdirSync(absDir);
   const prefix = prefixOf(absDir);
-  for (const dirent of dirents) {
-    const name = dirent.name;
+  into.length = 0;
+  for (const name of names) {
     if (isEngineName(name)) {
       // Engine-owned: never listed. Temporary files of killed runs are cleaned up on the way.
-      if (removeStaleTemp && name.startsWith(TEMP_PREFIX) && isStaleTemp(name, prefixOf(absDir) + name)) fs.rmSync(prefixOf(absDir) + name, { force: true });
+      if (removeStaleTemp && name.startsWith(TEMP_PREFIX) && isStaleTemp(name, prefix + name)) fs.rmSync(prefix + name, { force: true });
       continue;
     }
     const path = dir === '' ? name : `${dir}/${name}`;
     if (!isSafeName(name)) {
       skipped.push({ path, reason: 'unsafe name (control character or backslash)' });
-      continue;
-    }
-    if (dirent.isSymbolicLink()) {
-      skipped.push({ path, reason: 'symbolic link (not followed)' });
       continue;
     }
     const absPath = prefix + name;
@@ -125,7 +143,23 @@ export function listLocalDir(root: string, dir: string, access: ReadAccess, remo
       skipped.push({ path, reason: `unreadable ${isFile ? 'file' : 'folder'} (permission denied)` });
       continue;
     }
-    entries.push({ path, kind: isFile ? 'file' : 'dir', size: isFile ? st.size : 0, mtimeMs: Math.floor(st.mtimeMs), ino: st.ino });
+    into.add(path, isFile, st);
+  }
+}
+
+/**
+ * The regular files and folders directly in `dir` (relative to `root`). Symlinks, special files,
+ * unsafe names and unreadable entries come back as skipped; engine-owned names are left out.
+ * Errors listing `dir` itself are thrown as they come from Node.
+ */
+export function listLocalDir(root: string, dir: string, access: ReadAccess, removeStaleTemp = false): ListDirResult {
+  const listing = new FolderListing();
+  const skipped: SkippedEntry[] = [];
+  readLocalDir(root, dir, access, removeStaleTemp, listing, skipped);
+  const entries: Entry[] = [];
+  for (let i = 0; i < listing.length; i++) {
+    const isFile = listing.isFile[i]!;
+    entries.push({ path: listing.paths[i]!, kind: isFile ? 'file' : 'dir', size: listing.sizes[i]!, mtimeMs: listing.mtimes[i]!, ino: listing.inos[i]! });
   }
   return { entries, skipped };
 }
@@ -136,95 +170,104 @@ interface WalkError {
   message: string;
 }
 
-export function walkLocalTree(root: string, options: TreeListingOptions, onProgress?: (files: number) => void): TreeListing & { error?: WalkError } {
+/** The worker's answer: the files as sorted columns, so that tens of thousands cross threads cheaply. */
+export type ColumnWalkResult = ColumnTreeListing & { error?: WalkError };
+
+/** Growable float64 column. */
+class NumberColumn {
+  values = new Float64Array(1024);
+  length = 0;
+
+  push(value: number): void {
+    if (this.length === this.values.length) {
+      const grown = new Float64Array(this.values.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[this.length++] = value;
+  }
+
+  /** The values in `order` (indexes into this column). */
+  permuted(order: Uint32Array): Float64Array {
+    const result = new Float64Array(order.length);
+    for (let i = 0; i < order.length; i++) result[i] = this.values[order[i]!]!;
+    return result;
+  }
+}
+
+/** The whole tree under `root`, ignore rules applied as it goes (ignored folders are not entered), files as sorted columns. */
+export function walkLocalTreeColumns(root: string, options: TreeListingOptions, onProgress?: (files: number) => void): ColumnWalkResult {
   const rules = new IgnoreRules(options.patterns);
   const collect = options.ignoreFiles === 'collect';
   const ignoreFiles: Record<string, string> = collect ? {} : { ...(options.ignoreFiles as Record<string, string>) };
   if (!collect) for (const [dir, content] of Object.entries(ignoreFiles)) rules.addIgnoreFile(dir, content);
   const access = new ReadAccess();
-  const result: TreeListing = { files: [], dirs: [], skipped: [], ignoreFiles };
+  const dirs: string[] = [];
+  const skipped: SkippedEntry[] = [];
+  const paths: string[] = [];
+  const sizes = new NumberColumn();
+  const mtimes = new NumberColumn();
+  const inos = new NumberColumn();
+  const folder = new FolderListing();
+  const finish = (error?: WalkError): ColumnWalkResult => {
+    // Walk order is nearly sorted already (names within a folder are not), so this sort is cheap.
+    const order = new Uint32Array(paths.length);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    order.sort((a, b) => comparePaths(paths[a]!, paths[b]!));
+    const result: ColumnWalkResult = {
+      columns: { paths: Array.from(order, (i) => paths[i]!), sizes: sizes.permuted(order), mtimes: mtimes.permuted(order), inos: inos.permuted(order) },
+      dirs,
+      skipped,
+      ignoreFiles,
+    };
+    if (error) result.error = error;
+    return result;
+  };
   const pending = [''];
   while (pending.length > 0) {
     const dir = pending.pop()!;
-    let listing: ListDirResult;
     try {
-      listing = listLocalDir(root, dir, access, options.removeStaleTemp === true);
+      readLocalDir(root, dir, access, options.removeStaleTemp === true, folder, skipped);
     } catch (error) {
-      if (dir === '') return { ...result, error: { dir, code: errorCode(error), message: (error as Error).message } };
+      if (dir === '') return finish({ dir, code: errorCode(error), message: (error as Error).message });
       // A folder that vanished or cannot be listed: reported, the rest of the walk goes on.
-      result.skipped.push({ path: dir, reason: `cannot be listed: ${CAUSES[errorCode(error) ?? ''] ?? (error as Error).message}` });
+      skipped.push({ path: dir, reason: `cannot be listed: ${CAUSES[errorCode(error) ?? ''] ?? (error as Error).message}` });
       continue;
     }
-    result.skipped.push(...listing.skipped);
     if (collect) {
       const ignorePath = dir === '' ? IGNORE_FILE_NAME : `${dir}/${IGNORE_FILE_NAME}`;
-      if (listing.entries.some((e) => e.kind === 'file' && e.path === ignorePath)) {
+      if (folder.paths.some((p, i) => i < folder.length && folder.isFile[i] && p === ignorePath)) {
         const content = fs.readFileSync(nodePath.join(root, ignorePath), 'utf8');
         ignoreFiles[dir] = content;
         rules.addIgnoreFile(dir, content);
       }
     }
-    for (const entry of listing.entries) {
-      const isDir = entry.kind === 'dir';
-      if (rules.isIgnored(entry.path, isDir)) continue;
+    for (let i = 0; i < folder.length; i++) {
+      const path = folder.paths[i]!;
+      const isDir = !folder.isFile[i];
+      if (rules.isIgnored(path, isDir)) continue;
       if (isDir) {
-        result.dirs.push(entry.path);
-        pending.push(entry.path);
+        dirs.push(path);
+        pending.push(path);
       } else {
-        result.files.push(entry);
-        if (onProgress && result.files.length % PROGRESS_EVERY === 0) onProgress(result.files.length);
+        paths.push(path);
+        sizes.push(folder.sizes[i]!);
+        mtimes.push(folder.mtimes[i]!);
+        inos.push(folder.inos[i]!);
+        if (onProgress && paths.length % PROGRESS_EVERY === 0) onProgress(paths.length);
       }
     }
   }
-  return result;
+  return finish();
+}
+
+/** walkLocalTree with the files as Entry objects. */
+export function walkLocalTree(root: string, options: TreeListingOptions, onProgress?: (files: number) => void): TreeListing & { error?: WalkError } {
+  const { columns, ...rest } = walkLocalTreeColumns(root, options, onProgress);
+  return { ...rest, files: entriesFromColumns(columns) };
 }
 
 const PROGRESS_EVERY = 2000;
-
-/** The worker's answer, packed so that tens of thousands of entries cross threads cheaply. */
-interface PackedListing {
-  paths: string[];
-  sizes: Float64Array;
-  mtimes: Float64Array;
-  inos: Float64Array;
-  dirs: string[];
-  skipped: SkippedEntry[];
-  ignoreFiles: Record<string, string>;
-  error?: WalkError;
-}
-
-export function packListing(listing: TreeListing & { error?: WalkError }): PackedListing {
-  const n = listing.files.length;
-  const packed: PackedListing = {
-    paths: new Array<string>(n),
-    sizes: new Float64Array(n),
-    mtimes: new Float64Array(n),
-    inos: new Float64Array(n),
-    dirs: listing.dirs,
-    skipped: listing.skipped,
-    ignoreFiles: listing.ignoreFiles,
-  };
-  listing.files.forEach((e, i) => {
-    packed.paths[i] = e.path;
-    packed.sizes[i] = e.size;
-    packed.mtimes[i] = e.mtimeMs;
-    packed.inos[i] = e.ino ?? -1;
-  });
-  if (listing.error) packed.error = listing.error;
-  return packed;
-}
-
-function unpackListing(packed: PackedListing): TreeListing & { error?: WalkError } {
-  const files: Entry[] = new Array<Entry>(packed.paths.length);
-  for (let i = 0; i < files.length; i++) {
-    const e: Entry = { path: packed.paths[i]!, kind: 'file', size: packed.sizes[i]!, mtimeMs: packed.mtimes[i]! };
-    if (packed.inos[i]! >= 0) e.ino = packed.inos[i]!;
-    files[i] = e;
-  }
-  const result: TreeListing & { error?: WalkError } = { files, dirs: packed.dirs, skipped: packed.skipped, ignoreFiles: packed.ignoreFiles };
-  if (packed.error) result.error = packed.error;
-  return result;
-}
 
 /** The worker script sits beside this module (dist/ in the bundle, out/src/backends/ in tests). */
 const WORKER_FILE = nodePath.join(__dirname, 'localTreeWorker.js');
@@ -233,22 +276,22 @@ const WORKER_FILE = nodePath.join(__dirname, 'localTreeWorker.js');
 /** Below this many expected files a worker costs more to start than the walk it would take over. */
 const WORKER_MIN_FILES = 20_000;
 
-export function walkInWorker(request: TreeListingOptions & { root: string }): Promise<TreeListing & { error?: WalkError }> {
+export function walkInWorker(request: TreeListingOptions & { root: string }): Promise<ColumnWalkResult> {
   const { onProgress, expectedFiles, ...data } = request;
   const small = expectedFiles !== undefined && expectedFiles < WORKER_MIN_FILES;
-  if (small || !fs.existsSync(WORKER_FILE)) return Promise.resolve(walkLocalTree(request.root, data, onProgress));
+  if (small || !fs.existsSync(WORKER_FILE)) return Promise.resolve(walkLocalTreeColumns(request.root, data, onProgress));
   return new Promise((resolve, reject) => {
     // A larger young generation: the walk allocates a Stats object per entry, and the default
     // size makes the worker spend much of its time in scavenges.
     const worker = new Worker(WORKER_FILE, { workerData: { ...data, patterns: [...data.patterns] }, resourceLimits: { maxYoungGenerationSizeMb: 48 } });
     let settled = false;
-    worker.on('message', (message: PackedListing | { progress: number }) => {
+    worker.on('message', (message: ColumnWalkResult | { progress: number }) => {
       if ('progress' in message) {
         onProgress?.(message.progress);
         return;
       }
       settled = true;
-      resolve(unpackListing(message));
+      resolve(message);
     });
     worker.once('error', (error) => {
       if (!settled) reject(error);

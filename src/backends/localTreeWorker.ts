@@ -1,8 +1,9 @@
-// Worker-thread entry: walks one local tree and posts the packed listing back.
+// Worker-thread entry: walks one local tree and posts the listing back as sorted columns.
 import { parentPort, workerData } from 'node:worker_threads';
-import { packListing, walkLocalTree } from './localTree';
+import { walkLocalTreeColumns } from './localTree';
 import type { TreeListingOptions } from './types';
 
 const request = workerData as TreeListingOptions & { root: string };
-const packed = packListing(walkLocalTree(request.root, request, (progress) => parentPort!.postMessage({ progress })));
-parentPort!.postMessage(packed, [packed.sizes.buffer, packed.mtimes.buffer, packed.inos.buffer] as ArrayBuffer[]);
+const result = walkLocalTreeColumns(request.root, request, (progress) => parentPort!.postMessage({ progress }));
+const { sizes, mtimes, inos } = result.columns;
+parentPort!.postMessage(result, [sizes.buffer, mtimes.buffer, inos.buffer] as ArrayBuffer[]);

@@ -86,7 +86,7 @@ async function openPair(args: CliArgs, io: CliIO): Promise<Pair> {
   }
   const stateRoot = args.stateDir ? path.resolve(args.stateDir) : source.kind === 'local' ? path.join(source.path, '.sync_state') : defaultStateRoot();
   const stateDir = path.join(stateRoot, pairId(sourceBackend.id, destinationBackend.id));
-  const hasState = fs.existsSync(path.join(stateDir, 'base.json')) || fs.existsSync(path.join(stateDir, 'journal.log'));
+  const hasState = StateStore.hasState(stateDir);
   if (destination.kind === 'local' && !isDir(destination.path)) {
     if (hasState) {
       await Promise.all([sourceBackend.close(), destinationBackend.close()]);

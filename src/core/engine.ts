@@ -6,12 +6,14 @@ import { GuardError, errorMessage } from './errors';
 import type { SyncEvent, SyncEventListener, SyncStats } from './events';
 import { Executor, emptyStats } from './executor';
 import { hashesNeeded } from './hashplan';
-import type { Base, Plan, Tree } from './model';
+import { BaseTable } from './baseTable';
+import type { Base, BaseEntry, Plan, Tree } from './model';
 import { DEFAULT_PLAN_OPTIONS, type PlanOptions, type Side } from './options';
 import { assertSafeRelativePath, parentOf } from './paths';
 import { plan as makePlan } from './planner';
 import { runLimited } from './pool';
 import { fillKnownHashes, hashFile, inScope, sameIgnoreFiles, scanTree, type ScanOptions, type ScanResult } from './scanner';
+import { joinWithBase } from './settle';
 import { StateStore, type HashCacheEntry } from './state';
 import { Trash, runStamp } from './trash';
 import type { SkippedEntry } from '../backends/types';
@@ -50,20 +52,23 @@ export const DEFAULT_LIMITS = { transfers: 8, operations: 16 };
 export const DEFAULT_MAX_DELETE_PERCENT = 50;
 export const DEFAULT_TRASH_RETENTION_DAYS = 30;
 
-/** Count of files per side and deletes per side that the plan would make. */
-function checkGuards(plan: Plan, trees: Record<Side, Tree>, base: Base, scoped: boolean, maxDeletePercent: number): void {
+/**
+ * Stop before anything changes when a side looks unmounted or a run would delete too much. `files`
+ * counts each side's files and `baseSize` the base's paths, settled ones included.
+ */
+function checkGuards(plan: Plan, files: Record<Side, number>, baseSize: number, scoped: boolean, maxDeletePercent: number): void {
   const deletes: Record<Side, number> = { source: plan.counts.deleteSource, destination: plan.counts.deleteDestination };
   for (const side of ['source', 'destination'] as const) {
     const other: Side = side === 'source' ? 'destination' : 'source';
     // A side that had files and now lists none is more likely unmounted or mistyped than emptied.
-    if (!scoped && base.size > 0 && trees[side].files.size === 0 && deletes[other] > 0) {
+    if (!scoped && baseSize > 0 && files[side] === 0 && deletes[other] > 0) {
       throw new GuardError(
         'empty-side',
-        `The ${side} side is empty but had ${base.size} files at the last sync; syncing would delete ${deletes[other]} files on the ${other} side. ` +
+        `The ${side} side is empty but had ${baseSize} files at the last sync; syncing would delete ${deletes[other]} files on the ${other} side. ` +
           `Nothing was changed. If the ${side} side really was emptied on purpose, run again with --force.`,
       );
     }
-    const existing = trees[side].files.size;
+    const existing = files[side];
     if (deletes[side] > 1 && existing > 0 && (deletes[side] / existing) * 100 > maxDeletePercent) {
       const pct = Math.round((deletes[side] / existing) * 100);
       throw new GuardError(
@@ -94,13 +99,6 @@ function excludeFromPlan(paths: readonly string[], trees: Record<Side, Tree>, ba
   return planBase;
 }
 
-function restrictBase(base: Base, scope: readonly string[] | undefined): Base {
-  if (!scope) return base;
-  const result: Base = new Map();
-  for (const [p, e] of base) if (inScope(p, scope)) result.set(p, e);
-  return result;
-}
-
 export async function runSync(request: SyncRequest): Promise<SyncResult> {
   const startedAt = Date.now();
   const options: PlanOptions = { ...DEFAULT_PLAN_OPTIONS, ...request.options };
@@ -129,10 +127,11 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
         ...(expectedFiles !== undefined ? { expectedFiles } : {}),
         ...(scope ? { scope } : {}),
         concurrency: limits.operations,
+        columns: true,
         onProgress: (files) => emit({ type: 'scan-progress', side, files }),
         signal: controller.signal,
       });
-      emit({ type: 'scan-complete', side, files: result.tree.files.size, skipped: result.skipped.length });
+      emit({ type: 'scan-complete', side, files: result.columns?.paths.length ?? result.tree.files.size, skipped: result.skipped.length });
       return result;
     };
     const previousIgnoreFiles = scope ? undefined : state.loadIgnoreFiles();
@@ -140,12 +139,12 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     const sourceScan = scan('source', 'collect');
     const earlyDestinationScan = scope ? undefined : scan('destination', previousIgnoreFiles ?? {});
     // Both scans are under way (in worker threads for local folders): read the state meanwhile.
-    let base: Base;
+    let table: BaseTable;
     let firstSync: boolean;
     try {
-      ({ base, firstSync } = state.loadBase());
+      ({ table, firstSync } = state.loadTable());
       if (!request.dryRun) {
-        state.commit(base); // fold the journal of an interrupted run into the base
+        state.commit(table); // fold the journal of an interrupted run into the base
         const retention = request.trashRetentionDays ?? DEFAULT_TRASH_RETENTION_DAYS;
         for (const side of ['source', 'destination'] as const) await Trash.prune(backends[side], retention, now);
       }
@@ -161,14 +160,18 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     for (const [side, result] of [['source', sourceResult], ['destination', destinationResult]] as const) {
       skipped.push(...result.skipped.map((s: SkippedEntry) => ({ side, ...s })));
     }
-    const trees: Record<Side, Tree> = { source: sourceResult.tree, destination: destinationResult.tree };
+    // The whole base as a Map is made only when it is needed: by a run that changes something.
+    let wholeBase: Base | undefined;
+    const materializeBase = (): Base => (wholeBase ??= table.toMap());
+    const joined = joinWithBase(sourceResult, destinationResult, table, materializeBase, scope ? (p) => inScope(p, scope) : undefined);
+    const { trees, settled } = joined;
 
     const caches: Record<Side, Map<string, HashCacheEntry>> = { source: state.loadHashCache('source'), destination: state.loadHashCache('destination') };
-    fillKnownHashes(trees.source, 'source', base, caches.source);
-    fillKnownHashes(trees.destination, 'destination', base, caches.destination);
+    fillKnownHashes(trees.source, 'source', joined.planBase, caches.source);
+    fillKnownHashes(trees.destination, 'destination', joined.planBase, caches.destination);
     // What a side skipped (unreadable, a symlink now, a bad name) must not look deleted: such paths
     // stay out of the plan on both sides, and their base is kept for when they can be read again.
-    let planBase = excludeFromPlan(skipped.map((s) => s.path), trees, restrictBase(base, scope));
+    let planBase = excludeFromPlan(skipped.map((s) => s.path), trees, joined.planBase);
     const requests = hashesNeeded(trees.source, trees.destination, planBase, options.compare);
     let hashed = 0;
     const hashErrors: { path: string; message: string }[] = [];
@@ -187,8 +190,10 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     planBase = excludeFromPlan(hashErrors.map((e) => e.path), trees, planBase);
 
     const plan = makePlan({ source: trees.source, destination: trees.destination, base: planBase, options, firstSync, now });
+    plan.counts.unchanged += settled;
     emit({ type: 'plan-ready', counts: plan.counts, warnings: plan.warnings });
-    if (!request.force) checkGuards(plan, trees, planBase, scope !== undefined, request.maxDeletePercent ?? DEFAULT_MAX_DELETE_PERCENT);
+    const fileCounts = { source: trees.source.files.size + settled, destination: trees.destination.files.size + settled };
+    if (!request.force) checkGuards(plan, fileCounts, planBase.size + settled, scope !== undefined, request.maxDeletePercent ?? DEFAULT_MAX_DELETE_PERCENT);
 
     if (request.dryRun) {
       const stats = emptyStats();
@@ -198,6 +203,8 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       return { plan, stats, skipped };
     }
 
+    // A plan without items changes nothing, so the executor needs no base to update.
+    const base = plan.items.length > 0 ? materializeBase() : new Map<string, BaseEntry>();
     const stamp = runStamp(now);
     const executor = new Executor({
       backends,
@@ -211,8 +218,8 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     });
     const stats = await executor.run(plan);
     stats.errors.unshift(...hashErrors);
-    state.commit(base);
-    for (const side of ['source', 'destination'] as const) state.saveHashCache(side, unsyncedHashes(caches[side], trees[side], base, side));
+    state.commit(wholeBase ?? table);
+    for (const side of ['source', 'destination'] as const) state.saveHashCache(side, unsyncedHashes(caches[side], trees[side], wholeBase ?? planBase, side));
     stats.durationMs = Date.now() - startedAt;
     emit({ type: 'sync-complete', stats });
     return { plan, stats, skipped };

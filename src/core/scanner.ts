@@ -2,7 +2,7 @@
 // (ignored folders are never entered), and fills in hashes from the base and the persistent hash
 // cache, so that a file is re-hashed only when its size, mtime or inode changed.
 import { createHash } from 'node:crypto';
-import type { Backend, Entry, SkippedEntry } from '../backends/types';
+import type { Backend, Entry, FileColumns, SkippedEntry } from '../backends/types';
 import { CancelledError } from './errors';
 import { IGNORE_FILE_NAME, IgnoreRules } from './ignore';
 import type { Base, Tree } from './model';
@@ -25,6 +25,8 @@ export interface ScanOptions {
   concurrency?: number;
   onProgress?: (found: number) => void;
   signal?: AbortSignal;
+  /** The caller takes the files as sorted columns where the store can list them so (see ScanResult.columns). */
+  columns?: boolean;
 }
 
 export interface ScanResult {
@@ -32,6 +34,8 @@ export interface ScanResult {
   skipped: SkippedEntry[];
   /** The `.syncignore` files applied, folder → content. */
   ignoreFiles: Record<string, string>;
+  /** With ScanOptions.columns, from stores that can: the files, sorted; `tree.files` is then empty. */
+  columns?: FileColumns;
 }
 
 /** The rules for a set of ignore files. */
@@ -53,6 +57,18 @@ async function readText(backend: Backend, path: string): Promise<string> {
 }
 
 export async function scanTree(backend: Backend, options: ScanOptions): Promise<ScanResult> {
+  if (options.columns && backend.listTreeColumns && !options.scope) {
+    if (options.signal?.aborted) throw new CancelledError();
+    const { columns, dirs, skipped, ignoreFiles } = await backend.listTreeColumns({
+      patterns: options.patterns,
+      ignoreFiles: options.ignoreFiles,
+      removeStaleTemp: options.removeStaleTemp === true,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.expectedFiles !== undefined ? { expectedFiles: options.expectedFiles } : {}),
+    });
+    options.onProgress?.(columns.paths.length);
+    return { tree: { files: new Map(), dirs: new Set(dirs) }, columns, skipped, ignoreFiles };
+  }
   if (backend.listTree && !options.scope) {
     if (options.signal?.aborted) throw new CancelledError();
     const listing = await backend.listTree({

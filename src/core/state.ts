@@ -5,11 +5,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BaseTable } from './baseTable';
 import { LockedError, SyncError, errorMessage } from './errors';
 import type { Base, BaseEntry, SideSnapshot } from './model';
 import type { Side } from './options';
 
-const STATE_VERSION = 2;
 /** A base row takes about this many bytes (path, two snapshots, hashes). */
 const BASE_BYTES_PER_ENTRY = 100;
 
@@ -57,7 +57,7 @@ export class StateCorruptError extends SyncError {
  * both sides in full, keeps equal files, and settles differing ones as conflicts (losers in the
  * trash). ext4 also flushes a file renamed over another before the rename commits.
  */
-export function writeFileAtomic(file: string, data: string): void {
+export function writeFileAtomic(file: string, data: string | Buffer): void {
   const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   fs.writeFileSync(temp, data);
   fs.renameSync(temp, file);
@@ -85,8 +85,19 @@ export class StateStore {
     return path.join(this.dir, name);
   }
 
+  /** The base (binary, see BaseTable). */
   get basePath(): string {
+    return this.file('base.bin');
+  }
+
+  /** Where bases were kept before version 3: read once, replaced by base.bin at the next commit. */
+  private get legacyBasePath(): string {
     return this.file('base.json');
+  }
+
+  /** Whether this pair was synced before (a base or the journal of an interrupted first run). */
+  static hasState(dir: string): boolean {
+    return ['base.bin', 'base.json', 'journal.log'].some((name) => fs.existsSync(path.join(dir, name)));
   }
 
   /** Take the pair's lock; a lock left by a dead process on this machine is taken over. */
@@ -121,50 +132,73 @@ export class StateStore {
 
   /** About how many files the base holds, from its size on disk (cheap: it is not read). */
   estimatedBaseEntries(): number | undefined {
-    const size = fs.statSync(this.basePath, { throwIfNoEntry: false })?.size;
+    const size = fs.statSync(this.basePath, { throwIfNoEntry: false })?.size ?? fs.statSync(this.legacyBasePath, { throwIfNoEntry: false })?.size;
     return size === undefined ? undefined : Math.round(size / BASE_BYTES_PER_ENTRY);
   }
 
   /** The base, with the journal of an interrupted run applied. `firstSync` when there is none. */
   loadBase(): { base: Base; firstSync: boolean } {
-    const base: Base = new Map();
-    let found = false;
+    const { table, firstSync } = this.loadTable();
+    return { base: table.toMap(), firstSync };
+  }
+
+  /**
+   * The base as a table (cheap to load: no object per row), with the journal of an interrupted run
+   * applied. `firstSync` when there is none.
+   */
+  loadTable(): { table: BaseTable; firstSync: boolean } {
+    let table: BaseTable | undefined;
+    let legacy: Base | undefined;
     const basePath = this.basePath;
     if (fs.existsSync(basePath)) {
-      found = true;
       try {
-        // An array of rows parses several times faster than an object with one key per path.
-        const data = JSON.parse(fs.readFileSync(basePath, 'utf8')) as { version: number; rows: BaseRow[] };
-        if (data.version !== STATE_VERSION) throw new Error(`unknown state version ${data.version}`);
-        for (const r of data.rows) {
-          base.set(r[0], {
-            source: unpack(r[1], r[2], r[3], r[4]),
-            destination: unpack(r[5], r[6], (r[7] as string | null | 0) === 0 ? r[3] : r[7], r[8]),
-          });
-        }
+        table = BaseTable.decode(fs.readFileSync(basePath)).table;
       } catch (error) {
         throw new StateCorruptError(basePath, error);
       }
+    } else {
+      legacy = this.loadLegacyBase();
+      // Written in the current format at the next commit.
+      if (legacy) this.dirty = true;
     }
     const journalPath = this.file('journal.log');
-    if (fs.existsSync(journalPath)) {
-      found = true;
-      this.dirty = true;
-      const lines = fs.readFileSync(journalPath, 'utf8').split('\n');
-      for (const line of lines) {
-        if (!line) continue;
-        let record: [string, string, PackedEntry?];
-        try {
-          record = JSON.parse(line) as [string, string, PackedEntry?];
-        } catch {
-          continue; // a line cut short by a kill: the work it described is re-examined next run
-        }
-        const [op, p, packed] = record;
-        if (op === 'set' && packed) base.set(p, unpackEntry(packed));
-        else if (op === 'del') base.delete(p);
+    if (!fs.existsSync(journalPath)) return { table: table ?? (legacy ? BaseTable.fromMap(legacy) : BaseTable.empty()), firstSync: !table && !legacy };
+    this.dirty = true;
+    const base = legacy ?? table?.toMap() ?? new Map<string, BaseEntry>();
+    const lines = fs.readFileSync(journalPath, 'utf8').split('\n');
+    for (const line of lines) {
+      if (!line) continue;
+      let record: [string, string, PackedEntry?];
+      try {
+        record = JSON.parse(line) as [string, string, PackedEntry?];
+      } catch {
+        continue; // a line cut short by a kill: the work it described is re-examined next run
       }
+      const [op, p, packed] = record;
+      if (op === 'set' && packed) base.set(p, unpackEntry(packed));
+      else if (op === 'del') base.delete(p);
     }
-    return { base, firstSync: !found };
+    return { table: BaseTable.fromMap(base), firstSync: false };
+  }
+
+  /** A base written by version 2 (JSON rows), or undefined when there is none. */
+  private loadLegacyBase(): Base | undefined {
+    const file = this.legacyBasePath;
+    if (!fs.existsSync(file)) return undefined;
+    const base: Base = new Map();
+    try {
+      const data = JSON.parse(fs.readFileSync(file, 'utf8')) as { version: number; rows: BaseRow[] };
+      if (data.version !== 2) throw new Error(`unknown state version ${data.version}`);
+      for (const r of data.rows) {
+        base.set(r[0], {
+          source: unpack(r[1], r[2], r[3], r[4]),
+          destination: unpack(r[5], r[6], (r[7] as string | null | 0) === 0 ? r[3] : r[7], r[8]),
+        });
+      }
+    } catch (error) {
+      throw new StateCorruptError(file, error);
+    }
+    return base;
   }
 
   /** Record one finished change; survives the process being killed right after. */
@@ -183,20 +217,20 @@ export class StateStore {
     this.journalFd = undefined;
   }
 
+  /** Whether the base on disk lags behind what this run knows (a journal, or an old format). */
+  get needsCommit(): boolean {
+    return this.dirty || !fs.existsSync(this.basePath);
+  }
+
   /** Write the whole base atomically and drop the journal it now contains (when anything changed). */
-  commit(base: Base): void {
-    if (!this.dirty && fs.existsSync(this.basePath)) return;
+  commit(base: Base | BaseTable): void {
+    if (!this.needsCommit) return;
     fs.mkdirSync(this.dir, { recursive: true });
-    const rows: (string | number | null)[][] = [];
-    for (const [p, e] of base) {
-      const row: (string | number | null)[] = [p, ...packEntry(e)];
-      if (row[7] !== null && row[7] === row[3]) row[7] = 0;
-      rows.push(row);
-    }
-    const data = { version: STATE_VERSION, hashAlgorithm: 'md5', pair: this.pairInfo, savedAt: new Date().toISOString(), rows };
-    writeFileAtomic(this.basePath, JSON.stringify(data));
+    const table = base instanceof BaseTable ? base : BaseTable.fromMap(base);
+    writeFileAtomic(this.basePath, table.encode({ hashAlgorithm: 'md5', pair: this.pairInfo, savedAt: new Date().toISOString() }));
     this.closeJournal();
     fs.rmSync(this.file('journal.log'), { force: true });
+    fs.rmSync(this.legacyBasePath, { force: true });
     this.dirty = false;
   }
 

@@ -2,7 +2,6 @@
 // extension's Repository: the model the commands, views and status bar read; it knows nothing of
 // how it is shown. Runs of the engine on a pair are serialized; the remote connection stays open
 // between runs (sync on save needs it warm) and closes after a while without use.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LocalBackend } from '../backends/local';
@@ -177,7 +176,7 @@ export class TargetSession implements vscode.Disposable {
       const stateDir = await this.stateDir();
       const cfg = this.config;
       // A first sync creates the remote folder, as the CLI does; later ones expect it to be there.
-      const synced = fs.existsSync(path.join(stateDir, 'base.json')) || fs.existsSync(path.join(stateDir, 'journal.log'));
+      const synced = engine().StateStore.hasState(stateDir);
       if (!synced && !request.dryRun) await remote.mkdir('');
       const result = await engine().runSync({
         source: this.local,

@@ -1,0 +1,192 @@
+// The base as stored: one row per path, sorted by path, in columns (paths, numbers, hashes) that
+// load from one binary file without building an object per row. The engine compares listings with
+// it row by row (see settle.ts) and builds BaseEntry objects only for paths that need planning;
+// the whole Map is made only when a run changes something.
+import type { Base, BaseEntry, SideSnapshot } from './model';
+import type { Side } from './options';
+import { comparePaths } from './paths';
+
+/** Numbers per row: size, mtimeMs, ino (-1: none) for the source, then for the destination. */
+const NUMS = 6;
+const HASH_BYTES = 16;
+/** Per-row hash flags: which side's hash is stored in the binary column. */
+const SOURCE_HASH = 1;
+const DESTINATION_HASH = 2;
+const MAGIC = 'SEBASE3\n';
+const HEX32 = /^[0-9a-f]{32}$/;
+
+export interface BaseFileHeader {
+  hashAlgorithm: string;
+  pair: { source: string; destination: string };
+  savedAt: string;
+}
+
+export class BaseTable {
+  private constructor(
+    /** Sorted, without duplicates. */
+    readonly paths: readonly string[],
+    private readonly nums: Float64Array,
+    private readonly hashBytes: Uint8Array,
+    private readonly hashFlags: Uint8Array,
+    /** Hashes that are not 32 hex digits (none with the stores we have): row → [source, destination]. */
+    private readonly otherHashes: ReadonlyMap<number, [string | null, string | null]>,
+  ) {}
+
+  get rows(): number {
+    return this.paths.length;
+  }
+
+  static empty(): BaseTable {
+    return new BaseTable([], new Float64Array(0), new Uint8Array(0), new Uint8Array(0), new Map());
+  }
+
+  static fromMap(base: Base): BaseTable {
+    const paths = [...base.keys()].sort(comparePaths);
+    const n = paths.length;
+    const nums = new Float64Array(n * NUMS);
+    const hashBytes = new Uint8Array(n * 2 * HASH_BYTES);
+    const hashFlags = new Uint8Array(n);
+    const otherHashes = new Map<number, [string | null, string | null]>();
+    paths.forEach((p, i) => {
+      const entry = base.get(p)!;
+      const sides = [entry.source, entry.destination];
+      let other: [string | null, string | null] | undefined;
+      sides.forEach((s, k) => {
+        nums[i * NUMS + k * 3] = s.size;
+        nums[i * NUMS + k * 3 + 1] = s.mtimeMs;
+        nums[i * NUMS + k * 3 + 2] = s.ino ?? -1;
+        if (s.hash === undefined) return;
+        if (HEX32.test(s.hash)) {
+          Buffer.from(hashBytes.buffer, hashBytes.byteOffset, hashBytes.byteLength).write(s.hash, (i * 2 + k) * HASH_BYTES, 'hex');
+          hashFlags[i]! |= k === 0 ? SOURCE_HASH : DESTINATION_HASH;
+        } else {
+          other ??= [null, null];
+          other[k] = s.hash;
+        }
+      });
+      if (other) otherHashes.set(i, other);
+    });
+    return new BaseTable(paths, nums, hashBytes, hashFlags, otherHashes);
+  }
+
+  fileSize(i: number, side: Side): number {
+    return this.nums[i * NUMS + (side === 'source' ? 0 : 3)]!;
+  }
+
+  mtimeMs(i: number, side: Side): number {
+    return this.nums[i * NUMS + (side === 'source' ? 1 : 4)]!;
+  }
+
+  /** The inode recorded for a side, or -1. */
+  ino(i: number, side: Side): number {
+    return this.nums[i * NUMS + (side === 'source' ? 2 : 5)]!;
+  }
+
+  hasHash(i: number, side: Side): boolean {
+    return (this.hashFlags[i]! & (side === 'source' ? SOURCE_HASH : DESTINATION_HASH)) !== 0 || (this.otherHashes.get(i)?.[side === 'source' ? 0 : 1] ?? null) !== null;
+  }
+
+  hash(i: number, side: Side): string | undefined {
+    const k = side === 'source' ? 0 : 1;
+    if (this.hashFlags[i]! & (k === 0 ? SOURCE_HASH : DESTINATION_HASH)) {
+      const start = (i * 2 + k) * HASH_BYTES;
+      return Buffer.from(this.hashBytes.buffer, this.hashBytes.byteOffset + start, HASH_BYTES).toString('hex');
+    }
+    return this.otherHashes.get(i)?.[k] ?? undefined;
+  }
+
+  snapshot(i: number, side: Side): SideSnapshot {
+    const s: SideSnapshot = { size: this.fileSize(i, side), mtimeMs: this.mtimeMs(i, side) };
+    const hash = this.hash(i, side);
+    if (hash !== undefined) s.hash = hash;
+    const ino = this.ino(i, side);
+    if (ino >= 0) s.ino = ino;
+    return s;
+  }
+
+  entry(i: number): BaseEntry {
+    return { source: this.snapshot(i, 'source'), destination: this.snapshot(i, 'destination') };
+  }
+
+  toMap(): Base {
+    const base: Base = new Map();
+    for (let i = 0; i < this.paths.length; i++) base.set(this.paths[i]!, this.entry(i));
+    return base;
+  }
+
+  /**
+   * The file: magic, a JSON header (with the row count and section sizes), then the paths joined by
+   * newlines (store paths never hold control characters), the numbers as float64, the hash flags
+   * and the hashes as 16 bytes each. Sections are 8-byte aligned so the numbers are read in place.
+   */
+  encode(header: BaseFileHeader): Buffer {
+    const pathBytes = Buffer.from(this.paths.join('\n'), 'utf8');
+    const meta = Buffer.from(
+      JSON.stringify({ ...header, version: 3, rows: this.paths.length, pathBytes: pathBytes.length, otherHashes: [...this.otherHashes] }),
+      'utf8',
+    );
+    const parts: Buffer[] = [];
+    let length = 0;
+    const push = (b: Buffer | Uint8Array | Float64Array) => {
+      const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+      parts.push(buf);
+      length += buf.length;
+      const pad = (8 - (length % 8)) % 8;
+      if (pad) {
+        parts.push(Buffer.alloc(pad));
+        length += pad;
+      }
+    };
+    const metaLength = Buffer.alloc(4);
+    metaLength.writeUInt32LE(meta.length);
+    push(Buffer.concat([Buffer.from(MAGIC, 'latin1'), metaLength, meta]));
+    push(pathBytes);
+    push(this.nums);
+    push(this.hashFlags);
+    push(this.hashBytes);
+    return Buffer.concat(parts, length);
+  }
+
+  /** Throws on anything but a well-formed file of this format. */
+  static decode(data: Buffer): { table: BaseTable; header: BaseFileHeader } {
+    if (data.toString('latin1', 0, MAGIC.length) !== MAGIC) throw new Error('not a SyncEngine base file');
+    const metaLength = data.readUInt32LE(MAGIC.length);
+    const metaStart = MAGIC.length + 4;
+    const meta = JSON.parse(data.toString('utf8', metaStart, metaStart + metaLength)) as BaseFileHeader & {
+      version: number;
+      rows: number;
+      pathBytes: number;
+      otherHashes: [number, [string | null, string | null]][];
+    };
+    if (meta.version !== 3) throw new Error(`unknown state version ${meta.version}`);
+    const n = meta.rows;
+    const align = (x: number) => x + ((8 - (x % 8)) % 8);
+    let offset = align(metaStart + metaLength);
+    const section = (bytes: number) => {
+      if (offset + bytes > data.length) throw new Error('the file is cut short');
+      const start = offset;
+      offset = align(offset + bytes);
+      return start;
+    };
+    const pathsStart = section(meta.pathBytes);
+    const paths = n === 0 ? [] : data.toString('utf8', pathsStart, pathsStart + meta.pathBytes).split('\n');
+    if (paths.length !== n) throw new Error(`${paths.length} paths for ${n} rows`);
+    for (let i = 1; i < n; i++) if (!(paths[i - 1]! < paths[i]!)) throw new Error('rows out of order');
+    const numsStart = section(n * NUMS * 8);
+    // Float64Array needs an 8-byte aligned offset into the ArrayBuffer; copy when the Buffer is not.
+    const nums =
+      (data.byteOffset + numsStart) % 8 === 0
+        ? new Float64Array(data.buffer, data.byteOffset + numsStart, n * NUMS)
+        : new Float64Array(new Uint8Array(data.subarray(numsStart, numsStart + n * NUMS * 8)).buffer);
+    const flagsStart = section(n);
+    const hashStart = section(n * 2 * HASH_BYTES);
+    const table = new BaseTable(
+      paths,
+      nums,
+      data.subarray(hashStart, hashStart + n * 2 * HASH_BYTES),
+      data.subarray(flagsStart, flagsStart + n),
+      new Map(meta.otherHashes),
+    );
+    return { table, header: { hashAlgorithm: meta.hashAlgorithm, pair: meta.pair, savedAt: meta.savedAt } };
+  }
+}

@@ -1,0 +1,221 @@
+// The stored base as a table (binary file, old JSON read once) and the join that leaves settled
+// paths out of planning: the plan must be exactly the plan over the full trees and base.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import type { Entry } from '../src/backends/types';
+import { BaseTable } from '../src/core/baseTable';
+import { columnsFromEntries } from '../src/core/fileColumns';
+import { hashesNeeded } from '../src/core/hashplan';
+import type { Base, BaseEntry, Tree } from '../src/core/model';
+import { COMPARE_MODES, DEFAULT_PLAN_OPTIONS, SYNC_MODES, type CompareMode, type PlanOptions, type Side, type SyncMode } from '../src/core/options';
+import { plan } from '../src/core/planner';
+import { fillKnownHashes, type ScanResult } from '../src/core/scanner';
+import { joinWithBase } from '../src/core/settle';
+import { StateCorruptError, StateStore } from '../src/core/state';
+import { prng } from './helpers/prng';
+
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+interface World {
+  source: Entry[];
+  destination: Entry[];
+  base: Base;
+  /** Content of each listed file, to hash on request. */
+  content: Map<string, string>;
+}
+
+/** Random trees and base: unchanged, touched, modified, new inode, gone, new, renamed, with and without hashes in the base. */
+function randomWorld(seed: number): World {
+  const rand = prng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const folders = ['', 'a', 'a/b', 'a-b', 'c', 'é', 'a/b/c d'];
+  const world: World = { source: [], destination: [], base: new Map(), content: new Map() };
+  let ino = 100;
+  const n = 20 + Math.floor(rand() * 40);
+  for (let i = 0; i < n; i++) {
+    const folder = pick(folders);
+    const p = folder ? `${folder}/f${i}.txt` : `f${i}.txt`;
+    const text = `content ${i} ${pick(['x', 'yy', 'zzz'])}`;
+    const mtime = 1_700_000_000_000 + Math.floor(rand() * 1000) * 1000;
+    const snap = { size: text.length, mtimeMs: mtime, ino: ino++ };
+    const hasBase = rand() < 0.8;
+    const withHash = rand() < 0.85;
+    if (hasBase) {
+      const entry: BaseEntry = { source: { size: snap.size, mtimeMs: snap.mtimeMs }, destination: { size: snap.size, mtimeMs: snap.mtimeMs + (rand() < 0.2 ? 2000 : 0) } };
+      if (withHash) {
+        entry.source.hash = md5(text);
+        entry.destination.hash = md5(text);
+      }
+      if (rand() < 0.9) entry.source.ino = snap.ino;
+      if (rand() < 0.9) entry.destination.ino = snap.ino + 10_000;
+      world.base.set(p, entry);
+    }
+    for (const side of ['source', 'destination'] as const) {
+      const b = world.base.get(p)?.[side];
+      const roll = rand();
+      let file: { text: string; mtimeMs: number; ino: number; at: string } | undefined;
+      const sideIno = side === 'source' ? snap.ino : snap.ino + 10_000;
+      if (roll < 0.55) file = { text, mtimeMs: b?.mtimeMs ?? mtime, ino: sideIno, at: p }; // as in the base
+      else if (roll < 0.62) file = { text, mtimeMs: (b?.mtimeMs ?? mtime) + 5000, ino: sideIno, at: p }; // touched
+      else if (roll < 0.7) file = { text: `${text}!${side}`, mtimeMs: (b?.mtimeMs ?? mtime) + 7000, ino: sideIno, at: p }; // modified
+      else if (roll < 0.74) file = { text: text.replace('content', 'CONTENT'), mtimeMs: b?.mtimeMs ?? mtime, ino: sideIno, at: p }; // same size and mtime, other content
+      else if (roll < 0.8) file = { text, mtimeMs: b?.mtimeMs ?? mtime, ino: ino++, at: p }; // replaced: new inode
+      else if (roll < 0.88) file = { text, mtimeMs: b?.mtimeMs ?? mtime, ino: sideIno, at: `${pick(folders.filter(Boolean))}/moved-${i}.txt` }; // renamed
+      // else: gone from this side
+      if (!file) continue;
+      const entry: Entry = { path: file.at, kind: 'file', size: file.text.length, mtimeMs: file.mtimeMs };
+      if (rand() < 0.95) entry.ino = file.ino;
+      const list = world[side];
+      if (list.some((e) => e.path === entry.path)) continue;
+      list.push(entry);
+      world.content.set(`${side}:${entry.path}`, file.text);
+    }
+  }
+  return world;
+}
+
+function treeOf(entries: Entry[]): Tree {
+  const tree: Tree = { files: new Map(), dirs: new Set() };
+  for (const e of entries) {
+    tree.files.set(e.path, { ...e });
+    const parts = e.path.split('/');
+    for (let i = 1; i < parts.length; i++) tree.dirs.add(parts.slice(0, i).join('/'));
+  }
+  return tree;
+}
+
+/** What the engine does between the scans and the plan: known hashes, hashing what is needed, planning. */
+function planFrom(world: World, trees: Record<Side, Tree>, base: Base, options: PlanOptions, settled: number) {
+  fillKnownHashes(trees.source, 'source', base, new Map());
+  fillKnownHashes(trees.destination, 'destination', base, new Map());
+  const requests = hashesNeeded(trees.source, trees.destination, base, options.compare);
+  for (const { side, entry } of requests) entry.hash = md5(world.content.get(`${side}:${entry.path}`)!);
+  const result = plan({ source: trees.source, destination: trees.destination, base, options, firstSync: false, now: new Date(2026, 11, 2, 12, 0, 0) });
+  result.counts.unchanged += settled;
+  return { items: result.items, counts: result.counts, hashed: requests.map((r) => `${r.side}:${r.entry.path}`).sort() };
+}
+
+function scanned(entries: Entry[], columns: boolean): ScanResult {
+  const tree = treeOf(entries);
+  if (!columns) return { tree, skipped: [], ignoreFiles: {} };
+  return { tree: { files: new Map(), dirs: tree.dirs }, columns: columnsFromEntries(entries.map((e) => ({ ...e }))), skipped: [], ignoreFiles: {} };
+}
+
+describe('joining the scans with the stored base', () => {
+  it('plans, hashes and counts exactly as over the full trees and base, in every mode and comparison', () => {
+    let settledSeen = 0;
+    let plannedSeen = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const world = randomWorld(seed);
+      for (const mode of SYNC_MODES as readonly SyncMode[]) {
+        for (const compare of COMPARE_MODES as readonly CompareMode[]) {
+          const options: PlanOptions = { ...DEFAULT_PLAN_OPTIONS, mode, compare };
+          const full = planFrom(world, { source: treeOf(world.source), destination: treeOf(world.destination) }, world.base, options, 0);
+          const table = BaseTable.fromMap(world.base);
+          const joined = joinWithBase(scanned(world.source, true), scanned(world.destination, true), table, () => table.toMap());
+          const fast = planFrom(world, joined.trees, joined.planBase, options, joined.settled);
+          const label = `seed ${seed}, ${mode}, ${compare}`;
+          assert.deepEqual(fast.items, full.items, label);
+          assert.deepEqual(fast.counts, full.counts, label);
+          assert.deepEqual(fast.hashed, full.hashed, label);
+          settledSeen += joined.settled;
+          plannedSeen += joined.trees.source.files.size;
+        }
+      }
+    }
+    // The worlds must exercise both kinds of path, or the test proves nothing.
+    assert.ok(settledSeen > 1000, `settled paths seen: ${settledSeen}`);
+    assert.ok(plannedSeen > 1000, `planned paths seen: ${plannedSeen}`);
+  });
+
+  it('without columns on both sides (a remote store) or in a scoped run, plans every file against the whole base', () => {
+    const world = randomWorld(7);
+    const table = BaseTable.fromMap(world.base);
+    const joined = joinWithBase(scanned(world.source, true), scanned(world.destination, false), table, () => table.toMap());
+    assert.equal(joined.settled, 0);
+    assert.equal(joined.trees.source.files.size, world.source.length);
+    assert.equal(joined.planBase.size, world.base.size);
+    const scoped = joinWithBase(scanned(world.source, false), scanned(world.destination, false), table, () => table.toMap(), (p) => p.startsWith('a/'));
+    assert.deepEqual([...scoped.planBase.keys()].sort(), [...world.base.keys()].filter((p) => p.startsWith('a/')).sort());
+  });
+});
+
+describe('the base table', () => {
+  it('keeps every row through the file format: unicode paths, missing and unusual hashes, missing inodes', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const world = randomWorld(seed);
+      const base = new Map(world.base);
+      base.set('日本/ファイル name.txt', { source: { size: 0, mtimeMs: 0 }, destination: { size: 0, mtimeMs: 1.5, hash: 'not-hex', ino: 0 } });
+      base.set('z/big', { source: { size: 2 ** 40, mtimeMs: 1_700_000_000_123, hash: 'A'.repeat(32) }, destination: { size: 2 ** 40, mtimeMs: 1_700_000_000_123, hash: md5('x') } });
+      const table = BaseTable.fromMap(base);
+      const decoded = BaseTable.decode(table.encode({ hashAlgorithm: 'md5', pair: { source: 's', destination: 'd' }, savedAt: 'now' })).table;
+      assert.deepEqual(decoded.toMap(), new Map([...base].sort(([a], [b]) => (a < b ? -1 : 1))), `seed ${seed}`);
+    }
+    const empty = BaseTable.decode(BaseTable.empty().encode({ hashAlgorithm: 'md5', pair: { source: 's', destination: 'd' }, savedAt: 'now' })).table;
+    assert.equal(empty.rows, 0);
+  });
+
+  it('refuses a damaged file', () => {
+    const table = BaseTable.fromMap(randomWorld(3).base);
+    const data = table.encode({ hashAlgorithm: 'md5', pair: { source: 's', destination: 'd' }, savedAt: 'now' });
+    assert.throws(() => BaseTable.decode(data.subarray(0, data.length - 9)), /cut short/);
+    assert.throws(() => BaseTable.decode(Buffer.from('{"version":2,"rows":[]}')), /not a SyncEngine base file/);
+  });
+});
+
+describe('the state store with the table', () => {
+  const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'se-state-'));
+  const pair = { source: 'file:///a', destination: 'file:///b' };
+
+  it('reads a base written by version 2 (JSON) and replaces it with base.bin at the next commit', () => {
+    const d = dir();
+    const rows = [
+      ['x/a.txt', 3, 1000, md5('abc'), 7, 3, 1000, 0, 8],
+      ['b.txt', 1, 2000, null, null, 1, 2000, md5('b'), null],
+    ];
+    fs.writeFileSync(path.join(d, 'base.json'), JSON.stringify({ version: 2, hashAlgorithm: 'md5', pair, rows }));
+    const store = new StateStore(d, pair);
+    assert.equal(StateStore.hasState(d), true);
+    const { table, firstSync } = store.loadTable();
+    assert.equal(firstSync, false);
+    const expected: Base = new Map([
+      ['b.txt', { source: { size: 1, mtimeMs: 2000 }, destination: { size: 1, mtimeMs: 2000, hash: md5('b') } }],
+      ['x/a.txt', { source: { size: 3, mtimeMs: 1000, hash: md5('abc'), ino: 7 }, destination: { size: 3, mtimeMs: 1000, hash: md5('abc'), ino: 8 } }],
+    ]);
+    assert.deepEqual(table.toMap(), expected);
+    assert.equal(store.needsCommit, true);
+    store.lock();
+    store.commit(table);
+    store.unlock();
+    assert.deepEqual(fs.readdirSync(d).sort(), ['base.bin']);
+    assert.deepEqual(new StateStore(d, pair).loadTable().table.toMap(), expected);
+    assert.equal(new StateStore(d, pair).needsCommit, false);
+  });
+
+  it('a damaged base.bin is a clear error that names the way out, and nothing is overwritten', () => {
+    const d = dir();
+    fs.writeFileSync(path.join(d, 'base.bin'), 'SEBASE3\n\u0005\u0000\u0000\u0000{"ver');
+    assert.throws(
+      () => new StateStore(d, pair).loadTable(),
+      (error: unknown) => error instanceof StateCorruptError && /syncengine clear/.test((error as Error).message),
+    );
+    assert.equal(fs.readFileSync(path.join(d, 'base.bin'), 'utf8').length, 17);
+  });
+
+  it('applies the journal of an interrupted run on top of the table', () => {
+    const d = dir();
+    const store = new StateStore(d, pair);
+    store.lock();
+    store.commit(new Map<string, BaseEntry>([['keep', { source: { size: 1, mtimeMs: 1, hash: md5('k') }, destination: { size: 1, mtimeMs: 1, hash: md5('k') } }], ['gone', { source: { size: 2, mtimeMs: 2 }, destination: { size: 2, mtimeMs: 2 } }]]));
+    store.journal('new', { source: { size: 3, mtimeMs: 3, hash: md5('n') }, destination: { size: 3, mtimeMs: 4, hash: md5('n') } });
+    store.journal('gone', undefined);
+    store.unlock();
+    const { table } = new StateStore(d, pair).loadTable();
+    assert.deepEqual([...table.paths], ['keep', 'new']);
+    assert.equal(table.hash(1, 'destination'), md5('n'));
+  });
+});

@@ -464,7 +464,7 @@ describe('LocalBackend (local-only behaviour)', () => {
           },
         });
         assert.equal(seen.length, 1);
-        assert.match(seen[0] as string, new RegExp(`^${TEMP_PREFIX.replace(/[.-]/g, '\\$&')}${process.pid}-[0-9a-f]{12}$`), 'the name tells which process wrote it');
+        assert.match(seen[0] as string, new RegExp(`^${TEMP_PREFIX.replace(/[.-]/g, '\\$&')}${process.pid}-[0-9a-f]{12}[0-9a-z]+$`), 'the name tells which process wrote it');
         assert.deepEqual(fs.readdirSync(path.join(root, 'folder')), ['big.bin']);
       });
     });

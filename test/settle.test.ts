@@ -78,6 +78,11 @@ function randomWorld(seed: number): World {
   return world;
 }
 
+/** A path that sorts anywhere among the generated ones: before, between or after. */
+function pickNewPath(rand: () => number, k: number): string {
+  return ['!first', 'a/b/new', 'a-c', 'zz/last', 'é/new', 'a/b/c d/new'][Math.floor(rand() * 6)]! + k;
+}
+
 function treeOf(entries: Entry[]): Tree {
   const tree: Tree = { files: new Map(), dirs: new Set() };
   for (const e of entries) {
@@ -157,6 +162,34 @@ describe('the base table', () => {
     }
     const empty = BaseTable.decode(BaseTable.empty().encode({ hashAlgorithm: 'md5', pair: { source: 's', destination: 'd' }, savedAt: 'now' })).table;
     assert.equal(empty.rows, 0);
+  });
+
+  it('applies a run\'s changes (set, replace, remove, new paths before, between and after the rows) as the whole Map would', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const rand = prng(seed * 7);
+      const base = randomWorld(seed).base;
+      const table = BaseTable.fromMap(base);
+      const changes = new Map<string, BaseEntry | undefined>();
+      const keys = [...base.keys()];
+      for (let k = 0; k < 15; k++) {
+        const roll = rand();
+        const hash = rand() < 0.5 ? md5(`h${k}`) : rand() < 0.5 ? undefined : `sha1:${k}`;
+        const entry: BaseEntry = { source: { size: k, mtimeMs: 1000 * k }, destination: { size: k, mtimeMs: 1000 * k + 1, ino: k } };
+        if (hash) entry.source.hash = entry.destination.hash = hash;
+        if (roll < 0.3 && keys.length > 0) changes.set(keys[Math.floor(rand() * keys.length)]!, undefined);
+        else if (roll < 0.6 && keys.length > 0) changes.set(keys[Math.floor(rand() * keys.length)]!, entry);
+        else changes.set(pickNewPath(rand, k), entry);
+      }
+      const expected = new Map(base);
+      for (const [p, e] of changes) {
+        if (e) expected.set(p, e);
+        else expected.delete(p);
+      }
+      const updated = table.withChanges(changes);
+      assert.deepEqual(updated.toMap(), BaseTable.fromMap(expected).toMap(), `seed ${seed}`);
+      assert.deepEqual([...updated.paths], [...expected.keys()].sort(), `seed ${seed}: rows in order`);
+      assert.deepEqual(table.toMap(), BaseTable.fromMap(base).toMap(), `seed ${seed}: the original table is unchanged`);
+    }
   });
 
   it('refuses a damaged file', () => {

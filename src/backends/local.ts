@@ -109,37 +109,38 @@ export class LocalBackend implements Backend {
    */
   private assertInsideRoot(dir: string, path: string): void {
     if (dir === '' || this.verifiedDirs.has(dir)) return;
+    // Parents first: a real folder (not a symlink) inside a verified one is inside too, which one
+    // lstat tells. Only a symlink on the way needs resolving.
+    const parent = parentOf(dir);
+    this.assertInsideRoot(parent, path);
+    if (parent !== '' && !this.verifiedDirs.has(parent)) return; // the parent does not exist, so neither does dir
+    const st = this.lstat('resolve', path, this.abs(dir));
+    if (st === undefined) return; // does not exist yet: the folders a write creates are real ones
+    if (st.isSymbolicLink()) this.assertResolvesInside(dir, path);
+    // Folders that exist and resolve inside are remembered: a sync touches thousands of files in
+    // the same few folders. Folders this backend moves or removes are forgotten again.
+    if (st.isDirectory() || st.isSymbolicLink()) this.verifiedDirs.add(dir);
+  }
+
+  /** The check for a folder that is a symbolic link: its target must exist and lie inside the root. */
+  private assertResolvesInside(dir: string, path: string): void {
     let rootReal: string;
     try {
       rootReal = this.rootReal ??= fs.realpathSync.native(this.root);
     } catch (error) {
-      if (errorCode(error) === 'ENOENT') return; // nothing exists below a missing root either
       throw toStorageError('resolve', '', error);
     }
-    let current = dir;
-    for (;;) {
-      let real: string | undefined;
-      try {
-        real = fs.realpathSync.native(this.abs(current));
-      } catch (error) {
-        const code = errorCode(error);
-        if (code === 'ELOOP') throw new UnsafePathError(path, 'symbolic link loop in a parent folder');
-        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw toStorageError('resolve', path, error);
-        if (code === 'ENOENT' && fs.lstatSync(this.abs(current), { throwIfNoEntry: false })?.isSymbolicLink()) {
-          throw new UnsafePathError(path, `parent folder ${JSON.stringify(current)} is a dangling symbolic link`);
-        }
-      }
-      if (real !== undefined) {
-        if (real !== rootReal && !real.startsWith(rootReal.endsWith(nodePath.sep) ? rootReal : rootReal + nodePath.sep)) {
-          throw new UnsafePathError(path, `parent folder ${JSON.stringify(current)} resolves outside the root (symbolic link)`);
-        }
-        // Remember folders that exist and resolve inside: a sync touches thousands of files in the
-        // same few folders. Folders this backend moves or removes are forgotten again.
-        if (current === dir) this.verifiedDirs.add(dir);
-        return;
-      }
-      if (current === '') return;
-      current = parentOf(current);
+    let real: string;
+    try {
+      real = fs.realpathSync.native(this.abs(dir));
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'ELOOP') throw new UnsafePathError(path, 'symbolic link loop in a parent folder');
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new UnsafePathError(path, `parent folder ${JSON.stringify(dir)} is a dangling symbolic link`);
+      throw toStorageError('resolve', path, error);
+    }
+    if (real !== rootReal && !real.startsWith(rootReal.endsWith(nodePath.sep) ? rootReal : rootReal + nodePath.sep)) {
+      throw new UnsafePathError(path, `parent folder ${JSON.stringify(dir)} resolves outside the root (symbolic link)`);
     }
   }
 

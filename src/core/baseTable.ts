@@ -22,7 +22,10 @@ export interface BaseFileHeader {
 }
 
 export class BaseTable {
-  private constructor(
+  private readonly hashView: Buffer;
+
+  /** Tables are made by fromMap, withChanges, decode and empty. */
+  constructor(
     /** Sorted, without duplicates. */
     readonly paths: readonly string[],
     private readonly nums: Float64Array,
@@ -30,7 +33,9 @@ export class BaseTable {
     private readonly hashFlags: Uint8Array,
     /** Hashes that are not 32 hex digits (none with the stores we have): row → [source, destination]. */
     private readonly otherHashes: ReadonlyMap<number, [string | null, string | null]>,
-  ) {}
+  ) {
+    this.hashView = Buffer.from(hashBytes.buffer, hashBytes.byteOffset, hashBytes.byteLength);
+  }
 
   get rows(): number {
     return this.paths.length;
@@ -42,31 +47,34 @@ export class BaseTable {
 
   static fromMap(base: Base): BaseTable {
     const paths = [...base.keys()].sort(comparePaths);
-    const n = paths.length;
-    const nums = new Float64Array(n * NUMS);
-    const hashBytes = new Uint8Array(n * 2 * HASH_BYTES);
-    const hashFlags = new Uint8Array(n);
-    const otherHashes = new Map<number, [string | null, string | null]>();
-    paths.forEach((p, i) => {
-      const entry = base.get(p)!;
-      const sides = [entry.source, entry.destination];
-      let other: [string | null, string | null] | undefined;
-      sides.forEach((s, k) => {
-        nums[i * NUMS + k * 3] = s.size;
-        nums[i * NUMS + k * 3 + 1] = s.mtimeMs;
-        nums[i * NUMS + k * 3 + 2] = s.ino ?? -1;
-        if (s.hash === undefined) return;
-        if (HEX32.test(s.hash)) {
-          Buffer.from(hashBytes.buffer, hashBytes.byteOffset, hashBytes.byteLength).write(s.hash, (i * 2 + k) * HASH_BYTES, 'hex');
-          hashFlags[i]! |= k === 0 ? SOURCE_HASH : DESTINATION_HASH;
-        } else {
-          other ??= [null, null];
-          other[k] = s.hash;
-        }
-      });
-      if (other) otherHashes.set(i, other);
-    });
-    return new BaseTable(paths, nums, hashBytes, hashFlags, otherHashes);
+    const builder = new TableBuilder(paths.length);
+    for (const p of paths) builder.addEntry(p, base.get(p)!);
+    return builder.build();
+  }
+
+  /** This table with `changes` applied (undefined: the path's row is removed). Unchanged rows are copied as they are. */
+  withChanges(changes: ReadonlyMap<string, BaseEntry | undefined>): BaseTable {
+    const changed = [...changes.keys()].sort(comparePaths);
+    const builder = new TableBuilder(this.paths.length + changed.length);
+    let i = 0;
+    for (const p of changed) {
+      while (i < this.paths.length && this.paths[i]! < p) builder.addRow(this, i++);
+      if (i < this.paths.length && this.paths[i] === p) i++;
+      const entry = changes.get(p);
+      if (entry) builder.addEntry(p, entry);
+    }
+    while (i < this.paths.length) builder.addRow(this, i++);
+    return builder.build();
+  }
+
+  /** Row `i`'s columns, for TableBuilder. */
+  rowData(i: number): { nums: Float64Array; hashBytes: Uint8Array; flags: number; otherHashes: [string | null, string | null] | undefined } {
+    return {
+      nums: this.nums.subarray(i * NUMS, (i + 1) * NUMS),
+      hashBytes: this.hashBytes.subarray(i * 2 * HASH_BYTES, (i + 1) * 2 * HASH_BYTES),
+      flags: this.hashFlags[i]!,
+      otherHashes: this.otherHashes.get(i),
+    };
   }
 
   fileSize(i: number, side: Side): number {
@@ -90,7 +98,7 @@ export class BaseTable {
     const k = side === 'source' ? 0 : 1;
     if (this.hashFlags[i]! & (k === 0 ? SOURCE_HASH : DESTINATION_HASH)) {
       const start = (i * 2 + k) * HASH_BYTES;
-      return Buffer.from(this.hashBytes.buffer, this.hashBytes.byteOffset + start, HASH_BYTES).toString('hex');
+      return this.hashView.toString('hex', start, start + HASH_BYTES);
     }
     return this.otherHashes.get(i)?.[k] ?? undefined;
   }
@@ -188,5 +196,57 @@ export class BaseTable {
       new Map(meta.otherHashes),
     );
     return { table, header: { hashAlgorithm: meta.hashAlgorithm, pair: meta.pair, savedAt: meta.savedAt } };
+  }
+}
+
+/** Builds a table row by row, in path order. */
+class TableBuilder {
+  private readonly paths: string[] = [];
+  private readonly nums: Float64Array;
+  private readonly hashBytes: Uint8Array;
+  private readonly hashView: Buffer;
+  private readonly hashFlags: Uint8Array;
+  private readonly otherHashes = new Map<number, [string | null, string | null]>();
+
+  constructor(capacity: number) {
+    this.nums = new Float64Array(capacity * NUMS);
+    this.hashBytes = new Uint8Array(capacity * 2 * HASH_BYTES);
+    this.hashView = Buffer.from(this.hashBytes.buffer, this.hashBytes.byteOffset, this.hashBytes.byteLength);
+    this.hashFlags = new Uint8Array(capacity);
+  }
+
+  addEntry(path: string, entry: BaseEntry): void {
+    const i = this.paths.length;
+    this.paths.push(path);
+    let other: [string | null, string | null] | undefined;
+    [entry.source, entry.destination].forEach((s, k) => {
+      this.nums[i * NUMS + k * 3] = s.size;
+      this.nums[i * NUMS + k * 3 + 1] = s.mtimeMs;
+      this.nums[i * NUMS + k * 3 + 2] = s.ino ?? -1;
+      if (s.hash === undefined) return;
+      if (HEX32.test(s.hash)) {
+        this.hashView.write(s.hash, (i * 2 + k) * HASH_BYTES, 'hex');
+        this.hashFlags[i]! |= k === 0 ? SOURCE_HASH : DESTINATION_HASH;
+      } else {
+        other ??= [null, null];
+        other[k] = s.hash;
+      }
+    });
+    if (other) this.otherHashes.set(i, other);
+  }
+
+  addRow(from: BaseTable, row: number): void {
+    const i = this.paths.length;
+    this.paths.push(from.paths[row]!);
+    const data = from.rowData(row);
+    this.nums.set(data.nums, i * NUMS);
+    this.hashBytes.set(data.hashBytes, i * 2 * HASH_BYTES);
+    this.hashFlags[i] = data.flags;
+    if (data.otherHashes) this.otherHashes.set(i, data.otherHashes);
+  }
+
+  build(): BaseTable {
+    const n = this.paths.length;
+    return new BaseTable(this.paths, this.nums.slice(0, n * NUMS), this.hashBytes.slice(0, n * 2 * HASH_BYTES), this.hashFlags.slice(0, n), this.otherHashes);
   }
 }

@@ -6,7 +6,7 @@ import { GuardError, errorMessage } from './errors';
 import type { SyncEvent, SyncEventListener, SyncStats } from './events';
 import { Executor, emptyStats } from './executor';
 import { hashesNeeded } from './hashplan';
-import { BaseTable } from './baseTable';
+import type { BaseTable } from './baseTable';
 import type { Base, BaseEntry, Plan, Tree } from './model';
 import { DEFAULT_PLAN_OPTIONS, type PlanOptions, type Side } from './options';
 import { assertSafeRelativePath, parentOf } from './paths';
@@ -160,10 +160,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     for (const [side, result] of [['source', sourceResult], ['destination', destinationResult]] as const) {
       skipped.push(...result.skipped.map((s: SkippedEntry) => ({ side, ...s })));
     }
-    // The whole base as a Map is made only when it is needed: by a run that changes something.
-    let wholeBase: Base | undefined;
-    const materializeBase = (): Base => (wholeBase ??= table.toMap());
-    const joined = joinWithBase(sourceResult, destinationResult, table, materializeBase, scope ? (p) => inScope(p, scope) : undefined);
+    const joined = joinWithBase(sourceResult, destinationResult, table, () => table.toMap(), scope ? (p) => inScope(p, scope) : undefined);
     const { trees, settled } = joined;
 
     const caches: Record<Side, Map<string, HashCacheEntry>> = { source: state.loadHashCache('source'), destination: state.loadHashCache('destination') };
@@ -203,23 +200,27 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       return { plan, stats, skipped };
     }
 
-    // A plan without items changes nothing, so the executor needs no base to update.
-    const base = plan.items.length > 0 ? materializeBase() : new Map<string, BaseEntry>();
+    // The executor updates the planning base (it holds every path the plan touches) and reports
+    // each change; the stored base is the table with those changes applied.
+    const changes = new Map<string, BaseEntry | undefined>();
     const stamp = runStamp(now);
     const executor = new Executor({
       backends,
       trash: { source: new Trash(backends.source, stamp), destination: new Trash(backends.destination, stamp) },
       trees,
-      base,
-      journal: (p, e) => state.journal(p, e),
+      base: planBase,
+      journal: (p, e) => {
+        changes.set(p, e);
+        state.journal(p, e);
+      },
       limits,
       controller,
       ...(request.onEvent ? { onEvent: request.onEvent } : {}),
     });
     const stats = await executor.run(plan);
     stats.errors.unshift(...hashErrors);
-    state.commit(wholeBase ?? table);
-    for (const side of ['source', 'destination'] as const) state.saveHashCache(side, unsyncedHashes(caches[side], trees[side], wholeBase ?? planBase, side));
+    state.commit(changes.size > 0 ? table.withChanges(changes) : table);
+    for (const side of ['source', 'destination'] as const) state.saveHashCache(side, unsyncedHashes(caches[side], trees[side], planBase, side));
     stats.durationMs = Date.now() - startedAt;
     emit({ type: 'sync-complete', stats });
     return { plan, stats, skipped };

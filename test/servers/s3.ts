@@ -20,6 +20,9 @@
 //    destroys the old object, where S3 replaces objects atomically. The launcher makes its store
 //    write to a temporary file and rename it over the object, swapping data and metadata under a
 //    per-key lock that GET takes too (`faithful`), as S3 behaves.
+//  - It creates a multipart upload in two steps (folder, then its key), and a part re-creates an
+//    upload that was aborted: a crash or an abort racing a part left uploads no listing shows. The
+//    launcher creates uploads whole and refuses parts of missing ones (`faithful`), as S3 does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -145,6 +148,26 @@ if (faithful === '1') {
       throw err;
     }
   };
+  // Multipart uploads as S3 keeps them: created whole (s3rver made the folder, then wrote its key,
+  // so a crash in between left an upload no listing shows and nobody can abort), and a part for an
+  // upload that is gone is refused (s3rver re-created the folder, leaving a keyless upload behind).
+  FilesystemStore.prototype.initiateUpload = async function initiateUpload(bucket, key, uploadId, metadata) {
+    const uploadDir = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+    const temp = uploadDir + '.tmp-' + crypto.randomBytes(6).toString('hex');
+    await fs.mkdirp(temp);
+    await fs.writeFile(path.join(temp, 'key'), key);
+    await fs.writeFile(path.join(temp, 'metadata'), JSON.stringify(metadata));
+    await fs.rename(temp, uploadDir);
+  };
+  const putPart = FilesystemStore.prototype.putPart;
+  FilesystemStore.prototype.putPart = async function (bucket, uploadId, partNumber, content) {
+    const uploadDir = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+    if (!fs.existsSync(path.join(uploadDir, 'key'))) {
+      if (content && typeof content.resume === 'function') content.resume();
+      throw new S3Error('NoSuchUpload', 'The specified upload does not exist.', { UploadId: uploadId });
+    }
+    return putPart.call(this, bucket, uploadId, partNumber, content);
+  };
   // (Temporary files do not end in "._S3rver_object", so listings never show them.)
   // Common prefixes: s3rver's walk does not go below a folder that would become a common prefix, so
   // a folder holding only folders ("a/" with just "a/b/c.txt") went missing from delimited listings.
@@ -221,6 +244,7 @@ if (faithful === '1') {
       const prefix = ctx.query.prefix || '';
       const uploads = [];
       for (const id of fs.existsSync(base) ? fs.readdirSync(base) : []) {
+        if (id.includes('.tmp-')) continue; // a creation cut short: not an upload
         const keyFile = path.join(base, id, 'key');
         if (!fs.existsSync(keyFile)) continue;
         const key = fs.readFileSync(keyFile, 'utf8');
@@ -349,7 +373,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
     requests: () => [...log],
     pendingUploads(bucket = buckets[0]!) {
       const base = path.join(directory, bucket, '._S3rver_uploads');
-      return fs.existsSync(base) ? fs.readdirSync(base) : [];
+      return fs.existsSync(base) ? fs.readdirSync(base).filter((name) => !name.includes('.tmp-')) : [];
     },
     kill: () => killChild('SIGKILL'),
     async restart() {

@@ -121,9 +121,12 @@ describe('joining the scans with the stored base', () => {
           const options: PlanOptions = { ...DEFAULT_PLAN_OPTIONS, mode, compare };
           const full = planFrom(world, { source: treeOf(world.source), destination: treeOf(world.destination) }, world.base, options, 0);
           const table = BaseTable.fromMap(world.base);
-          const joined = joinWithBase(scanned(world.source, true), scanned(world.destination, true), table, () => table.toMap());
+          // Local listings come as columns, remote ones as entries (with the hashes some stores list).
+          const kinds = [[true, true], [true, false], [false, false]] as const;
+          const [sourceColumns, destinationColumns] = kinds[seed % kinds.length]!;
+          const joined = joinWithBase(scanned(world.source, sourceColumns), scanned(world.destination, destinationColumns), table);
           const fast = planFrom(world, joined.trees, joined.planBase, options, joined.settled);
-          const label = `seed ${seed}, ${mode}, ${compare}`;
+          const label = `seed ${seed}, ${mode}, ${compare}, columns ${sourceColumns}/${destinationColumns}`;
           assert.deepEqual(fast.items, full.items, label);
           assert.deepEqual(fast.counts, full.counts, label);
           assert.deepEqual(fast.hashed, full.hashed, label);
@@ -137,15 +140,32 @@ describe('joining the scans with the stored base', () => {
     assert.ok(plannedSeen > 1000, `planned paths seen: ${plannedSeen}`);
   });
 
-  it('without columns on both sides (a remote store) or in a scoped run, plans every file against the whole base', () => {
-    const world = randomWorld(7);
-    const table = BaseTable.fromMap(world.base);
-    const joined = joinWithBase(scanned(world.source, true), scanned(world.destination, false), table, () => table.toMap());
+  it('in a scoped run (sync on save), plans the scope exactly as over the whole base restricted to it', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const world = randomWorld(seed);
+      const inScope = (p: string) => p.startsWith('a/');
+      const scoped = (entries: Entry[]) => entries.filter((e) => inScope(e.path));
+      const options: PlanOptions = { ...DEFAULT_PLAN_OPTIONS };
+      const full = planFrom(world, { source: treeOf(scoped(world.source)), destination: treeOf(scoped(world.destination)) }, new Map([...world.base].filter(([p]) => inScope(p))), options, 0);
+      const table = BaseTable.fromMap(world.base);
+      const joined = joinWithBase(scanned(scoped(world.source), false), scanned(scoped(world.destination), false), table, inScope);
+      assert.ok([...joined.planBase.keys()].every(inScope), `seed ${seed}: only rows in the scope are planned`);
+      const fast = planFrom(world, joined.trees, joined.planBase, options, joined.settled);
+      assert.deepEqual(fast.items, full.items, `seed ${seed}`);
+      assert.deepEqual(fast.counts, full.counts, `seed ${seed}`);
+    }
+  });
+
+  it('a hash the listing reports (S3) that differs from the base is a change, whatever size and mtime say', () => {
+    const p = 'a/f.txt';
+    const base: Base = new Map([[p, { source: { size: 3, mtimeMs: 1000, hash: md5('abc') }, destination: { size: 3, mtimeMs: 1000, hash: md5('abc') } }]]);
+    const table = BaseTable.fromMap(base);
+    const source: Entry = { path: p, kind: 'file', size: 3, mtimeMs: 1000 };
+    const destination: Entry = { path: p, kind: 'file', size: 3, mtimeMs: 1000, hash: md5('xyz') };
+    const joined = joinWithBase(scanned([source], false), scanned([destination], false), table);
     assert.equal(joined.settled, 0);
-    assert.equal(joined.trees.source.files.size, world.source.length);
-    assert.equal(joined.planBase.size, world.base.size);
-    const scoped = joinWithBase(scanned(world.source, false), scanned(world.destination, false), table, () => table.toMap(), (p) => p.startsWith('a/'));
-    assert.deepEqual([...scoped.planBase.keys()].sort(), [...world.base.keys()].filter((p) => p.startsWith('a/')).sort());
+    const same = joinWithBase(scanned([source], false), scanned([{ ...destination, hash: md5('abc') }], false), table);
+    assert.equal(same.settled, 1);
   });
 });
 

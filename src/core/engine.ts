@@ -160,7 +160,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     for (const [side, result] of [['source', sourceResult], ['destination', destinationResult]] as const) {
       skipped.push(...result.skipped.map((s: SkippedEntry) => ({ side, ...s })));
     }
-    const joined = joinWithBase(sourceResult, destinationResult, table, () => table.toMap(), scope ? (p) => inScope(p, scope) : undefined);
+    const joined = joinWithBase(sourceResult, destinationResult, table, scope ? (p) => inScope(p, scope) : undefined);
     const { trees, settled } = joined;
 
     const caches: Record<Side, Map<string, HashCacheEntry>> = { source: state.loadHashCache('source'), destination: state.loadHashCache('destination') };

@@ -1,13 +1,15 @@
 // Joining the two scanned sides with the stored base before planning. Most paths of a re-sync are
 // settled: on both sides, with the size, mtime and inode the base recorded and a known hash. Such a
 // path needs no hash, no decision and no action in any mode, so it is counted and left out of the
-// trees and the base the planner sees. When both sides came as sorted columns, this is one merge
-// of three sorted lists, and objects are made only for the paths that are not settled.
-import type { FileColumns } from '../backends/types';
+// trees and the base the planner sees. Both listings and the base are in path order, so this is
+// one merge of three sorted lists; objects are made only for the paths that are not settled (local
+// listings come as columns and have none to begin with).
+import type { Entry, FileColumns } from '../backends/types';
 import type { BaseTable } from './baseTable';
 import { entryAt } from './fileColumns';
 import type { Base, Tree } from './model';
 import type { Side } from './options';
+import { comparePaths } from './paths';
 import type { ScanResult } from './scanner';
 
 export interface JoinedScan {
@@ -19,52 +21,91 @@ export interface JoinedScan {
   settled: number;
 }
 
+/** One side's files in path order. */
+interface SortedFiles {
+  readonly length: number;
+  path(i: number): string;
+  size(i: number): number;
+  mtimeMs(i: number): number;
+  /** -1: none */
+  ino(i: number): number;
+  /** A hash the listing itself reported (S3 ETags), if any. */
+  hash(i: number): string | undefined;
+  entry(i: number): Entry;
+}
+
+function fromColumns(columns: FileColumns): SortedFiles {
+  return {
+    length: columns.paths.length,
+    path: (i) => columns.paths[i]!,
+    size: (i) => columns.sizes[i]!,
+    mtimeMs: (i) => columns.mtimes[i]!,
+    ino: (i) => columns.inos[i]!,
+    hash: () => undefined,
+    entry: (i) => entryAt(columns, i),
+  };
+}
+
+function fromEntries(files: Iterable<Entry>): SortedFiles {
+  const sorted = [...files].sort((a, b) => comparePaths(a.path, b.path));
+  return {
+    length: sorted.length,
+    path: (i) => sorted[i]!.path,
+    size: (i) => sorted[i]!.size,
+    mtimeMs: (i) => sorted[i]!.mtimeMs,
+    ino: (i) => sorted[i]!.ino ?? -1,
+    hash: (i) => sorted[i]!.hash,
+    entry: (i) => sorted[i]!,
+  };
+}
+
 /** Whether one side's file is exactly what the base recorded, with a hash known from the base. */
-function settledSide(table: BaseTable, row: number, side: Side, columns: FileColumns, i: number): boolean {
-  if (table.fileSize(row, side) !== columns.sizes[i] || table.mtimeMs(row, side) !== columns.mtimes[i] || !table.hasHash(row, side)) return false;
-  const ino = columns.inos[i]!;
-  return ino < 0 || table.ino(row, side) === ino;
+function settledSide(table: BaseTable, row: number, side: Side, files: SortedFiles, i: number): boolean {
+  if (table.fileSize(row, side) !== files.size(i) || table.mtimeMs(row, side) !== files.mtimeMs(i) || !table.hasHash(row, side)) return false;
+  const ino = files.ino(i);
+  if (ino >= 0 && table.ino(row, side) !== ino) return false;
+  const hash = files.hash(i);
+  return hash === undefined || hash === table.hash(row, side);
 }
 
 /**
- * Both sides' scans joined with the base. Without columns on both sides (remote stores, scoped
- * runs) every file is planned: `planBase` is then `wholeBase()` restricted to `inScope`.
+ * Both sides' scans joined with the base. `inScope` restricts the base to the paths a scoped run
+ * looks at (its scans hold only those already).
  */
-export function joinWithBase(source: ScanResult, destination: ScanResult, table: BaseTable, wholeBase: () => Base, inScope?: (path: string) => boolean): JoinedScan {
-  const trees: Record<Side, Tree> = { source: source.tree, destination: destination.tree };
-  if (!source.columns || !destination.columns || inScope) {
-    for (const [side, result] of [['source', source], ['destination', destination]] as const) {
-      if (!result.columns) continue;
-      for (let i = 0; i < result.columns.paths.length; i++) trees[side].files.set(result.columns.paths[i]!, entryAt(result.columns, i));
-    }
-    let planBase = wholeBase();
-    if (inScope) planBase = new Map([...planBase].filter(([p]) => inScope(p)));
-    return { trees, planBase, settled: 0 };
-  }
-  const sc = source.columns;
-  const dc = destination.columns;
+export function joinWithBase(source: ScanResult, destination: ScanResult, table: BaseTable, inScope?: (path: string) => boolean): JoinedScan {
+  const sides = {
+    source: source.columns ? fromColumns(source.columns) : fromEntries(source.tree.files.values()),
+    destination: destination.columns ? fromColumns(destination.columns) : fromEntries(destination.tree.files.values()),
+  };
+  const trees: Record<Side, Tree> = {
+    source: { files: new Map(), dirs: source.tree.dirs },
+    destination: { files: new Map(), dirs: destination.tree.dirs },
+  };
   const planBase: Base = new Map();
+  const sf = sides.source;
+  const df = sides.destination;
   const tp = table.paths;
-  const [nt, ns, nd] = [tp.length, sc.paths.length, dc.paths.length];
   let settled = 0;
   let t = 0;
   let s = 0;
   let d = 0;
-  while (t < nt || s < ns || d < nd) {
-    const pt = t < nt ? tp[t] : undefined;
-    const ps = s < ns ? sc.paths[s] : undefined;
-    const pd = d < nd ? dc.paths[d] : undefined;
-    let p = pt ?? ps ?? pd!;
+  for (;;) {
+    while (t < tp.length && inScope && !inScope(tp[t]!)) t++;
+    const pt = t < tp.length ? tp[t] : undefined;
+    const ps = s < sf.length ? sf.path(s) : undefined;
+    const pd = d < df.length ? df.path(d) : undefined;
+    if (pt === undefined && ps === undefined && pd === undefined) break;
+    let p = (pt ?? ps ?? pd)!;
     if (ps !== undefined && ps < p) p = ps;
     if (pd !== undefined && pd < p) p = pd;
     const inT = pt === p;
     const inS = ps === p;
     const inD = pd === p;
-    if (inT && inS && inD && settledSide(table, t, 'source', sc, s) && settledSide(table, t, 'destination', dc, d)) {
+    if (inT && inS && inD && settledSide(table, t, 'source', sf, s) && settledSide(table, t, 'destination', df, d)) {
       settled++;
     } else {
-      if (inS) trees.source.files.set(p, entryAt(sc, s));
-      if (inD) trees.destination.files.set(p, entryAt(dc, d));
+      if (inS) trees.source.files.set(p, sf.entry(s));
+      if (inD) trees.destination.files.set(p, df.entry(d));
       if (inT) planBase.set(p, table.entry(t));
     }
     if (inT) t++;

@@ -6,15 +6,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import type { Entry } from '../src/backends/types';
+import type { Entry, FileColumns } from '../src/backends/types';
 import { BaseTable } from '../src/core/baseTable';
-import { columnsFromEntries } from '../src/core/fileColumns';
 import { hashesNeeded } from '../src/core/hashplan';
 import type { Base, BaseEntry, Tree } from '../src/core/model';
 import { COMPARE_MODES, DEFAULT_PLAN_OPTIONS, SYNC_MODES, type CompareMode, type PlanOptions, type Side, type SyncMode } from '../src/core/options';
 import { plan } from '../src/core/planner';
 import { fillKnownHashes, type ScanResult } from '../src/core/scanner';
 import { joinWithBase } from '../src/core/settle';
+import { comparePaths } from '../src/core/paths';
 import { StateCorruptError, StateStore } from '../src/core/state';
 import { prng } from './helpers/prng';
 
@@ -81,6 +81,20 @@ function randomWorld(seed: number): World {
 /** A path that sorts anywhere among the generated ones: before, between or after. */
 function pickNewPath(rand: () => number, k: number): string {
   return ['!first', 'a/b/new', 'a-c', 'zz/last', 'é/new', 'a/b/c d/new'][Math.floor(rand() * 6)]! + k;
+}
+
+/** Columns of `files`, sorted by path (the array is sorted in place). */
+function columnsFromEntries(files: Entry[]): FileColumns {
+  files.sort((a, b) => comparePaths(a.path, b.path));
+  const n = files.length;
+  const columns: FileColumns = { paths: new Array<string>(n), sizes: new Float64Array(n), mtimes: new Float64Array(n), inos: new Float64Array(n) };
+  files.forEach((e, i) => {
+    columns.paths[i] = e.path;
+    columns.sizes[i] = e.size;
+    columns.mtimes[i] = e.mtimeMs;
+    columns.inos[i] = e.ino ?? -1;
+  });
+  return columns;
 }
 
 function treeOf(entries: Entry[]): Tree {

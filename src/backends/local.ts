@@ -198,8 +198,7 @@ export class LocalBackend implements Backend {
       if (result.error.code === 'ENOENT' && result.error.dir === '') throw new StorageError(`folder does not exist: ${this.root}`, false);
       throw toStorageError('list folder', result.error.dir === '' ? this.root : result.error.dir, Object.assign(new Error(result.error.message), { code: result.error.code }));
     }
-    const { error: _none, ...listing } = result;
-    return listing;
+    return { columns: result.columns, dirs: result.dirs, skipped: result.skipped, ignoreFiles: result.ignoreFiles };
   }
 
   async stat(path: string): Promise<Entry | undefined> {

@@ -95,6 +95,11 @@ class FolderListing {
   readonly mtimes: number[] = [];
   readonly inos: number[] = [];
 
+  hasFile(path: string): boolean {
+    for (let i = 0; i < this.length; i++) if (this.isFile[i] && this.paths[i] === path) return true;
+    return false;
+  }
+
   add(path: string, isFile: boolean, st: fs.Stats): void {
     const i = this.length++;
     this.paths[i] = path;
@@ -240,7 +245,7 @@ export function walkLocalTreeColumns(root: string, options: TreeListingOptions, 
     }
     if (collect) {
       const ignorePath = dir === '' ? IGNORE_FILE_NAME : `${dir}/${IGNORE_FILE_NAME}`;
-      if (folder.paths.some((p, i) => i < folder.length && folder.isFile[i] && p === ignorePath)) {
+      if (folder.hasFile(ignorePath)) {
         const content = fs.readFileSync(nodePath.join(root, ignorePath), 'utf8');
         ignoreFiles[dir] = content;
         rules.addIgnoreFile(dir, content);

@@ -58,23 +58,36 @@ export class BaseTable {
     const builder = new TableBuilder(this.paths.length + changed.length);
     let i = 0;
     for (const p of changed) {
-      while (i < this.paths.length && this.paths[i]! < p) builder.addRow(this, i++);
+      const start = i;
+      while (i < this.paths.length && this.paths[i]! < p) i++;
+      this.copyRows(start, i, builder);
       if (i < this.paths.length && this.paths[i] === p) i++;
       const entry = changes.get(p);
       if (entry) builder.addEntry(p, entry);
     }
-    while (i < this.paths.length) builder.addRow(this, i++);
+    this.copyRows(i, this.paths.length, builder);
     return builder.build();
   }
 
-  /** Row `i`'s columns, for TableBuilder. */
-  rowData(i: number): { nums: Float64Array; hashBytes: Uint8Array; flags: number; otherHashes: [string | null, string | null] | undefined } {
-    return {
-      nums: this.nums.subarray(i * NUMS, (i + 1) * NUMS),
-      hashBytes: this.hashBytes.subarray(i * 2 * HASH_BYTES, (i + 1) * 2 * HASH_BYTES),
-      flags: this.hashFlags[i]!,
-      otherHashes: this.otherHashes.get(i),
-    };
+  /** Rows `start` to `end` (exclusive), unchanged, to the end of `builder`: one copy per column. */
+  private copyRows(start: number, end: number, builder: TableBuilder): void {
+    if (start === end) return;
+    const at = builder.appendRows(this.paths.slice(start, end), this.nums.subarray(start * NUMS, end * NUMS), this.hashBytes.subarray(start * 2 * HASH_BYTES, end * 2 * HASH_BYTES), this.hashFlags.subarray(start, end));
+    for (const [row, hashes] of this.otherHashes) if (row >= start && row < end) builder.setOtherHashes(at + row - start, hashes);
+  }
+
+  /** The row of `path`, or -1 (binary search: the rows are sorted). */
+  find(path: string): number {
+    let lo = 0;
+    let hi = this.paths.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = comparePaths(this.paths[mid]!, path);
+      if (c === 0) return mid;
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
   }
 
   fileSize(i: number, side: Side): number {
@@ -235,14 +248,18 @@ class TableBuilder {
     if (other) this.otherHashes.set(i, other);
   }
 
-  addRow(from: BaseTable, row: number): void {
-    const i = this.paths.length;
-    this.paths.push(from.paths[row]!);
-    const data = from.rowData(row);
-    this.nums.set(data.nums, i * NUMS);
-    this.hashBytes.set(data.hashBytes, i * 2 * HASH_BYTES);
-    this.hashFlags[i] = data.flags;
-    if (data.otherHashes) this.otherHashes.set(i, data.otherHashes);
+  /** Appends rows given as columns; returns the index of the first. */
+  appendRows(paths: readonly string[], nums: Float64Array, hashBytes: Uint8Array, hashFlags: Uint8Array): number {
+    const at = this.paths.length;
+    for (const path of paths) this.paths.push(path); // not push(...paths): tens of thousands of arguments overflow the stack
+    this.nums.set(nums, at * NUMS);
+    this.hashBytes.set(hashBytes, at * 2 * HASH_BYTES);
+    this.hashFlags.set(hashFlags, at);
+    return at;
+  }
+
+  setOtherHashes(row: number, hashes: [string | null, string | null]): void {
+    this.otherHashes.set(row, hashes);
   }
 
   build(): BaseTable {

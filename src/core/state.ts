@@ -141,12 +141,6 @@ export class StateStore {
     return size === undefined ? undefined : Math.round(size / BASE_BYTES_PER_ENTRY);
   }
 
-  /** The base, with the journal of an interrupted run applied. `firstSync` when there is none. */
-  loadBase(): { base: Base; firstSync: boolean } {
-    const { table, firstSync } = this.loadTable();
-    return { base: table.toMap(), firstSync };
-  }
-
   /**
    * The base as a table (cheap to load: no object per row), with the journal of an interrupted run
    * applied. `firstSync` when there is none.

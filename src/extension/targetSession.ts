@@ -226,8 +226,9 @@ export class TargetSession implements vscode.Disposable {
   async mergeBase(relPath: string): Promise<Buffer | undefined> {
     const stateDir = await this.stateDir();
     const remote = await this.backend();
-    const { base } = new (engine().StateStore)(stateDir, { source: this.local.id, destination: remote.id }).loadBase();
-    return new MergeBaseStore(path.join(stateDir, 'merge-base')).lookup(base.get(relPath)?.source.hash);
+    const { table } = new (engine().StateStore)(stateDir, { source: this.local.id, destination: remote.id }).loadTable();
+    const row = table.find(relPath);
+    return new MergeBaseStore(path.join(stateDir, 'merge-base')).lookup(row >= 0 ? table.hash(row, 'source') : undefined);
   }
 
   /** Fold a run's outcome into the pending changes the view shows. */

@@ -108,7 +108,14 @@ async function names(backend: Backend, dir = ''): Promise<string[]> {
  * A deterministic pseudo-random source of `total` bytes in `chunkSize` chunks, produced lazily.
  * `md5` is known up front (computed without I/O); `produced` tracks how much the consumer has pulled.
  */
-export function generatedSource(total: number, options: { chunkSize?: number; seed?: Buffer; delayMs?: number } = {}) {
+/**
+ * A stream of `total` bytes built from `seed`. `holdAfter` chunks in, it waits for `hold` to settle
+ * before sending the rest (to keep a write in progress while a test looks at the target).
+ */
+export function generatedSource(
+  total: number,
+  options: { chunkSize?: number; seed?: Buffer; delayMs?: number; holdAfter?: number; hold?: Promise<void> } = {},
+) {
   const chunkSize = options.chunkSize ?? MiB;
   const seed = options.seed ?? randomBytes(chunkSize);
   const chunkAt = (index: number, size: number): Buffer => {
@@ -125,6 +132,7 @@ export function generatedSource(total: number, options: { chunkSize?: number; se
   async function* generate() {
     for (let i = 0; i < chunkCount; i++) {
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (i === options.holdAfter && options.hold) await options.hold;
       const chunk = chunkAt(i, sizeAt(i));
       state.produced += chunk.length;
       yield chunk;
@@ -449,8 +457,17 @@ export function runConformanceSuite(name: string, makeBackend: MakeBackend, opti
         const old = Buffer.from('old content\n'.repeat(1000));
         await backend.write('atomic.bin', streamOf(old));
         const oldMd5 = md5(old);
-        const replacement = generatedSource(Math.min(largeBytes, 32 * MiB), { chunkSize: MiB, delayMs: 2 });
-        const fresh = generatedSource(8 * MiB, { chunkSize: 512 * 1024, delayMs: 5 });
+        // Both writes stop halfway until the reader has looked a few times (or 20 s have passed), so the
+        // reads below surely run while the writes are in progress, however fast the server is.
+        const readsBeforeRelease = 3;
+        let release = () => {};
+        const hold = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const holdTimer = setTimeout(release, 20_000);
+        const replacementBytes = Math.min(largeBytes, 32 * MiB);
+        const replacement = generatedSource(replacementBytes, { chunkSize: MiB, delayMs: 2, holdAfter: Math.ceil(replacementBytes / MiB / 2), hold });
+        const fresh = generatedSource(8 * MiB, { chunkSize: 512 * 1024, delayMs: 5, holdAfter: 8, hold });
         let done = false;
         const writes = Promise.all([
           backend.write('atomic.bin', replacement.stream()),
@@ -476,12 +493,15 @@ export function runConformanceSuite(name: string, makeBackend: MakeBackend, opti
               `a reader saw ${seen.size} bytes that are neither the old nor the new content`,
             );
             if (startedDuringWrite && seen.md5 === oldMd5) readsDuringWrite++;
+            if (readsDuringWrite >= readsBeforeRelease) release();
             // No temporary file shows through listDir while the write runs.
             const listed = (await backend.listDir('')).entries.map((e) => e.path);
             for (const path of listed) assert.ok(path === 'atomic.bin' || path === 'fresh.bin', `unexpected entry ${path} during a write`);
             await sleep(5);
           }
         } finally {
+          release();
+          clearTimeout(holdTimer);
           await writes.catch(() => undefined);
         }
         await writes;

@@ -14,6 +14,7 @@ import { SyncController } from '../src/core/control';
 import { runSync, type SyncRequest } from '../src/core/engine';
 import { StorageError } from '../src/core/errors';
 import type { SyncEvent } from '../src/core/events';
+import { OFF_THREAD_MIN_BYTES } from '../src/core/offThreadHash';
 import { pairId } from '../src/core/state';
 import { Fixture } from './helpers/fixture';
 
@@ -386,6 +387,63 @@ describe('a file that changes while it is being copied', () => {
     assert.deepEqual(next.json?.conflicts, []);
     assert.equal(fx.read('dst', 'f'), 'edit two, written during the upload');
     assert.equal(fx.read('src', 'f'), 'edit two, written during the upload');
+  });
+});
+
+describe('large files hashed apart from the transfer', () => {
+  const large = (fill: string) => fill.repeat(OFF_THREAD_MIN_BYTES + 4096);
+
+  it('the hash read on its own is recorded: a later touch uploads nothing', async () => {
+    const fx = setup();
+    fx.write('src', 'big.bin', large('a'), past(2));
+    const hashedApart: string[] = [];
+    class Counting extends LocalBackend {
+      override async hashOffThread(p: string, signal?: AbortSignal): Promise<string> {
+        hashedApart.push(p);
+        return super.hashOffThread(p, signal);
+      }
+    }
+    const first = await runSync(request(fx, { source: new Counting(fx.src) }));
+    assert.equal(first.stats.uploaded, 1);
+    assert.deepEqual(hashedApart, ['big.bin']);
+    fx.write('src', 'big.bin', large('a'), past(1)); // same bytes, new mtime
+    const next = await fx.sync();
+    assert.equal(next.code, 0, next.stderr);
+    assert.equal(next.json!.counts.upload, 0, 'the recorded hash matched the content');
+    assert.equal(next.json!.counts.record, 1);
+  });
+
+  it('a hash read that saw newer bytes than were sent is not recorded: the next run sends the newer bytes', async () => {
+    const fx = setup();
+    fx.write('src', 'big.bin', large('a'), past(3));
+    await fx.sync();
+    // A new size, so that the scan needs no hash of it and the transfer is its first read.
+    fx.write('src', 'big.bin', `${large('b')}+`, past(2));
+    // The file changes (same size again) once the transfer has read it and before it is hashed.
+    let sent: (() => void) | undefined;
+    const readDone = new Promise<void>((resolve) => (sent = resolve));
+    class ChangesBetweenReads extends LocalBackend {
+      override async read(p: string, signal?: AbortSignal): Promise<Readable> {
+        const stream = await super.read(p, signal);
+        stream.once('end', () => {
+          fx.write('src', 'big.bin', `${large('c')}+`, past(1));
+          sent!();
+        });
+        return stream;
+      }
+      override async hashOffThread(p: string, signal?: AbortSignal): Promise<string> {
+        await readDone;
+        return super.hashOffThread(p, signal);
+      }
+    }
+    const result = await runSync(request(fx, { source: new ChangesBetweenReads(fx.src), options: { conflict: 'manual' } }));
+    assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['big.bin', 'changed-during-sync']]);
+    assert.equal(fx.read('dst', 'big.bin')![0], 'b', 'what was read reached the destination');
+    const next = await fx.sync('--conflict', 'manual');
+    assert.equal(next.code, 0, next.stderr);
+    assert.equal(next.json!.counts.upload, 1);
+    assert.equal(fx.read('dst', 'big.bin'), `${large('c')}+`);
+    assert.equal(fx.read('src', 'big.bin'), `${large('c')}+`);
   });
 });
 

@@ -140,6 +140,12 @@ export interface Backend {
   hardLink?(from: string, to: string): Promise<void>;
   /** The MD5 of a file computed by the store (remote md5sum, ETag); the engine hashes a stream otherwise. */
   hash?(path: string): Promise<string>;
+  /**
+   * The MD5 of a file, read and hashed off the calling thread (local folders: a worker thread reads
+   * the file itself). Optional: the engine uses it for large transfers from the store, which it
+   * otherwise hashes as the bytes stream past, at the cost of a copy of each chunk on its thread.
+   */
+  hashOffThread?(path: string, signal?: AbortSignal): Promise<string>;
   /** Release connections. */
   close(): Promise<void>;
 }

@@ -12,7 +12,7 @@ import type { Base, BaseEntry, CopyItem, DeleteItem, KeepBothItem, Plan, PlanIte
 import { snapshotOf } from './model';
 import { otherSide, type Side } from './options';
 import { parentOf } from './paths';
-import { md5Hasher } from './offThreadHash';
+import { md5Hasher, OFF_THREAD_MIN_BYTES } from './offThreadHash';
 import { runLimited } from './pool';
 import { SMALL_FILE_BYTES } from './scanner';
 import type { Trash } from './trash';
@@ -204,6 +204,8 @@ export class Executor {
     let counted = 0;
     let written: Entry;
     let hash: string;
+    /** The hash came from a read of its own, not from the bytes that were sent. */
+    let separateRead = false;
     if (expectedSource.size <= SMALL_FILE_BYTES && backends[from].readFile) {
       // Small files in one piece: for trees of many small files, stream set-up costs more than the data.
       const data = await backends[from].readFile!(path, controller.signal);
@@ -212,11 +214,17 @@ export class Executor {
       written = await backends[to].write(toPath, data, { mtimeMs: expectedSource.mtimeMs, size: data.length, signal: controller.signal });
       this.doneBytes += counted;
     } else {
-      const md5 = md5Hasher(expectedSource.size);
+      // A store that reads its own files elsewhere hashes them there, beside the transfer (a second
+      // read, from the page cache); other sources are hashed as the bytes stream past.
+      const hashElsewhere = expectedSource.size >= OFF_THREAD_MIN_BYTES && backends[from].hashOffThread !== undefined;
+      const stopHashing = new AbortController();
+      const hashedElsewhere = hashElsewhere ? backends[from].hashOffThread!(path, AbortSignal.any([controller.signal, stopHashing.signal])) : undefined;
+      hashedElsewhere?.catch(() => undefined); // awaited below, once the transfer is done
+      const md5 = hashElsewhere ? undefined : md5Hasher(expectedSource.size);
       const hashing = new Transform({
         transform(chunk: Buffer, _enc, done) {
           counted += chunk.length;
-          const behind = md5.update(chunk);
+          const behind = md5?.update(chunk);
           if (behind) void behind.then(() => done(null, chunk));
           else done(null, chunk);
         },
@@ -237,11 +245,13 @@ export class Executor {
           },
         });
       } catch (error) {
-        md5.discard();
+        md5?.discard();
+        stopHashing.abort();
         throw error;
       }
       this.doneBytes += counted - reported;
-      hash = await md5.digest();
+      hash = hashedElsewhere ? await hashedElsewhere : await md5!.digest();
+      separateRead = hashedElsewhere !== undefined;
     }
     this.stats.bytesTransferred += counted;
     // The source must not have changed while it was read; otherwise what we wrote may be torn.
@@ -251,9 +261,11 @@ export class Executor {
       // sides, so the next run compares the source's real content with it: an upload of the
       // finished file if they differ, nothing if they do not, and never a false conflict with our
       // own write.
+      // A hash from a read of its own may not be that of the bytes sent: the record then has none.
       if (path === toPath) {
-        const asRead: SideSnapshot = { size: counted, mtimeMs: expectedSource.mtimeMs, hash };
-        const target = snapshotOf({ ...written, hash });
+        const sentHash = separateRead ? {} : { hash };
+        const asRead: SideSnapshot = { size: counted, mtimeMs: expectedSource.mtimeMs, ...sentHash };
+        const target = snapshotOf({ ...written, ...sentHash });
         this.setBase(path, from === 'source' ? { source: asRead, destination: target } : { source: target, destination: asRead });
       }
       throw new ChangedDuringSyncError(path, from);

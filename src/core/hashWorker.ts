@@ -1,12 +1,46 @@
-// Worker-thread entry: MD5 of streams whose chunks the main thread posts (see offThreadHash.ts).
-// Each chunk is acknowledged once hashed, with its buffer handed back for reuse; the acks are what
-// lets the sender keep its backlog bounded.
+// Worker-thread entry: MD5 of streams whose chunks the main thread posts (see offThreadHash.ts),
+// and of open files it reads itself. Each posted chunk is acknowledged once hashed, with its buffer
+// handed back for reuse; the acks are what lets the sender keep its backlog bounded.
 import { createHash, type Hash } from 'node:crypto';
+import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { HashReply, HashRequest } from './offThreadHash';
 
 const hashes = new Map<number, Hash>();
+/** Files being read, by id; set to true when the main thread discards one. */
+const files = new Map<number, { discarded: boolean }>();
 const port = parentPort!;
+const FILE_CHUNK_BYTES = 1024 * 1024;
+/** Chunks read between two turns of the event loop, where posted chunks and discards are taken in. */
+const CHUNKS_PER_TURN = 8;
+
+function hashFile(id: number, fd: number): void {
+  const state = { discarded: false };
+  files.set(id, state);
+  const hash = createHash('md5');
+  const buffer = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
+  let position = 0;
+  const finish = (reply: HashReply) => {
+    files.delete(id);
+    port.postMessage(reply);
+  };
+  const step = () => {
+    try {
+      for (let i = 0; i < CHUNKS_PER_TURN; i++) {
+        if (state.discarded) return finish({ type: 'failed', id, message: 'discarded' });
+        const read = fs.readSync(fd, buffer, 0, FILE_CHUNK_BYTES, position);
+        if (read === 0) return finish({ type: 'digest', id, hex: hash.digest('hex') });
+        hash.update(read === FILE_CHUNK_BYTES ? buffer : buffer.subarray(0, read));
+        position += read;
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      return finish({ type: 'failed', id, message: (error as Error).message, ...(code !== undefined ? { code } : {}) });
+    }
+    setImmediate(step);
+  };
+  step();
+}
 
 port.on('message', (message: HashRequest) => {
   if (message.type === 'update') {
@@ -18,7 +52,11 @@ port.on('message', (message: HashRequest) => {
     const hash = hashes.get(message.id) ?? createHash('md5');
     hashes.delete(message.id);
     port.postMessage({ type: 'digest', id: message.id, hex: hash.digest('hex') } satisfies HashReply);
+  } else if (message.type === 'file') {
+    hashFile(message.id, message.fd);
   } else {
     hashes.delete(message.id);
+    const file = files.get(message.id);
+    if (file) file.discarded = true;
   }
 });

@@ -450,6 +450,21 @@ export function runConformanceSuite(name: string, makeBackend: MakeBackend, opti
         await backend.write('h-empty.txt', streamOf());
         assert.equal(await backend.hash('h-empty.txt'), md5(''));
       });
+
+      test('hashOffThread, when present, is the MD5 of the content; a missing file or an abort rejects', async (backend, t) => {
+        if (!backend.hashOffThread) {
+          t.skip('no hashOffThread capability');
+          return;
+        }
+        const source = generatedSource(9 * MiB + 11, { chunkSize: MiB });
+        await backend.write('dir/large.bin', source.stream());
+        assert.equal(await backend.hashOffThread('dir/large.bin'), source.state.md5);
+        await backend.write('h-empty.txt', streamOf());
+        assert.equal(await backend.hashOffThread('h-empty.txt'), md5(''));
+        await assert.rejects(backend.hashOffThread('missing.bin'));
+        await assert.rejects(backend.hashOffThread('dir'), 'a folder is not a file');
+        await assert.rejects(backend.hashOffThread('dir/large.bin', AbortSignal.abort()));
+      });
     });
 
     describe('atomicity', () => {

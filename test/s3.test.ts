@@ -6,14 +6,15 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LocalBackend } from '../src/backends/local';
 import { openS3, S3Backend, type S3BackendSettings } from '../src/backends/s3';
 import { copySource, fileEntry, identityFromEtag, md5FromEtag, toStorageError, wholeSecondMs } from '../src/backends/s3Support';
-import type { Backend, Entry } from '../src/backends/types';
+import type { Backend, Entry, WriteOptions } from '../src/backends/types';
 import { runSync } from '../src/core/engine';
-import { StorageError } from '../src/core/errors';
+import { StorageError, TargetExistsError } from '../src/core/errors';
 import { scanTree } from '../src/core/scanner';
 import { failingSource, generatedSource, md5, md5Of, readAll, streamOf, walk } from './conformance/suite';
 import { s3Env, startS3Server, type S3TestServer } from './servers/s3';
@@ -481,6 +482,129 @@ describe('S3Backend: S3 specifics', () => {
     await backend.close();
     await assert.rejects(backend.listDir(''), /is closed/);
     await backend.close();
+  });
+});
+
+describe('S3Backend: create-only writes (If-None-Match: *)', () => {
+  const keysOf = (seen: SeenRequest[]) => seen.map((r) => `${r.command.replace(/Command$/, '')} ${decodeURIComponent(r.path.split('/').slice(2).join('/'))}`);
+
+  it('the server is asked once, with a probe that leaves nothing behind; a server that ignores the header is found out', async () => {
+    const { backend, prefix } = await fresh('probe');
+    const { seen, stop } = capture(backend.client);
+    try {
+      const answers = await Promise.all([backend.canWriteIfAbsent(), backend.canWriteIfAbsent()]);
+      assert.deepEqual(answers, [true, true]);
+      assert.equal(await backend.canWriteIfAbsent(), true);
+    } finally {
+      stop();
+    }
+    assert.deepEqual(seen.map((r) => r.command), ['PutObjectCommand', 'PutObjectCommand', 'DeleteObjectCommand']);
+    for (const put of seen.filter((r) => r.command === 'PutObjectCommand')) assert.equal(put.headers['if-none-match'], '*');
+    assert.match(seen[0]!.path, new RegExp(`/${prefix}/\\.syncengine-probe-[0-9a-f]+$`));
+    assert.deepEqual(await walk(backend), []);
+
+    // s3rver as published ignores If-None-Match: the second probe PUT succeeds.
+    const plain = await startS3Server({ faithful: false });
+    try {
+      const other = await openS3({ kind: 's3', raw: `s3://${plain.bucket}/p`, bucket: plain.bucket, prefix: 'p' }, { s3Endpoint: plain.endpoint, s3Region: plain.region }, {});
+      try {
+        assert.equal(await other.canWriteIfAbsent(), false);
+        assert.deepEqual(await walk(other), []);
+      } finally {
+        await other.close();
+      }
+    } finally {
+      await plain.stop();
+    }
+  });
+
+  it('ifAbsent creates a missing file; another file at the key is refused and kept; the very same bytes count as written', async () => {
+    const { backend } = await fresh('ifabsent');
+    const created = await backend.write('new.txt', Buffer.from('first'), { ifAbsent: true, mtimeMs: 1_600_000_000_000 });
+    assert.equal(created.hash, md5('first'));
+    assert.equal((await readAll(backend, 'new.txt')).toString(), 'first');
+    await assert.rejects(backend.write('new.txt', Buffer.from('second'), { ifAbsent: true }), (error) => error instanceof TargetExistsError && /new\.txt already exists; it was not overwritten/.test(error.message));
+    await assert.rejects(backend.write('new.txt', streamOf('second, streamed'), { ifAbsent: true }), TargetExistsError);
+    assert.equal((await readAll(backend, 'new.txt')).toString(), 'first');
+    // The same content (a retried PUT whose first attempt did land, or an identical file): written.
+    const same = await backend.write('new.txt', Buffer.from('first'), { ifAbsent: true });
+    assert.deepEqual(same, created);
+    // Without ifAbsent a write replaces, as always.
+    await backend.write('new.txt', Buffer.from('replaced'));
+    assert.equal((await readAll(backend, 'new.txt')).toString(), 'replaced');
+  });
+
+  it('ifAbsent for a multipart upload: checked before the upload starts; an existing file is kept and no upload is left', async () => {
+    const { backend } = await fresh('ifabsent-mp', { connections: 2 });
+    await backend.write('big.bin', Buffer.from('small old object'));
+    const source = generatedSource(11 * MiB, { chunkSize: 256 * 1024 });
+    const { seen, stop } = capture(backend.client);
+    try {
+      await assert.rejects(backend.write('big.bin', source.stream(), { size: source.state.size, ifAbsent: true }), TargetExistsError);
+    } finally {
+      stop();
+    }
+    assert.deepEqual(seen.map((r) => r.command), ['HeadObjectCommand'], 'nothing sent');
+    assert.equal((await readAll(backend, 'big.bin')).toString(), 'small old object');
+    assert.deepEqual(server.pendingUploads(), []);
+    const fresh2 = generatedSource(11 * MiB, { chunkSize: 256 * 1024 });
+    const entry = await backend.write('other.bin', fresh2.stream(), { size: fresh2.state.size, ifAbsent: true });
+    assert.equal(entry.size, fresh2.state.size);
+    assert.equal((await md5Of(backend, 'other.bin')).md5, fresh2.state.md5);
+  });
+
+  it('the engine creates new files with ifAbsent (no HEAD before the PUT); a file put there by someone else after the check is not overwritten', async () => {
+    const { backend, prefix } = await fresh('engine-create');
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'syncengine-s3-create-'));
+    const local = path.join(root, 'local');
+    const raw = rawClient();
+    try {
+      fs.mkdirSync(path.join(local, 'd'), { recursive: true });
+      for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(local, 'd', `f${i}.txt`), `local file ${i}`);
+      const { seen, stop } = capture(backend.client);
+      let result: Awaited<ReturnType<typeof runSync>>;
+      try {
+        // Another writer creates d/f3.txt after the engine decided to upload it, just before the upload.
+        const racing = new Proxy(backend, {
+          get(target, prop) {
+            if (prop === 'write') {
+              return async (p: string, data: Buffer | Readable, options?: WriteOptions) => {
+                if (p === 'd/f3.txt') await raw.send(new PutObjectCommand({ Bucket: server.bucket, Key: `${prefix}/d/f3.txt`, Body: 'written by someone else' }));
+                return target.write(p, data, options);
+              };
+            }
+            const value: unknown = Reflect.get(target, prop);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+        result = await runSync({ source: new LocalBackend(local), destination: racing, stateDir: path.join(root, 'state') });
+      } finally {
+        stop();
+      }
+      assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['d/f3.txt', 'changed-during-sync']]);
+      assert.equal((await readAll(backend, 'd/f3.txt')).toString(), 'written by someone else');
+      for (const i of [0, 1, 2, 4]) assert.equal((await readAll(backend, `d/f${i}.txt`)).toString(), `local file ${i}`);
+      // Per new file: the PUT (If-None-Match: *), then the HEAD that reads what the server stored.
+      const files = keysOf(seen).filter((line) => / .*d\/f\d\.txt$/.test(line));
+      for (const i of [0, 1, 2, 4]) {
+        assert.deepEqual(files.filter((line) => line.endsWith(`d/f${i}.txt`)), [`PutObject ${prefix}/d/f${i}.txt`, `HeadObject ${prefix}/d/f${i}.txt`]);
+      }
+      for (const put of seen.filter((r) => r.command === 'PutObjectCommand')) assert.equal(put.headers['if-none-match'], '*');
+      // The next run sees two different new files at one path: a conflict resolved by the strategy, nothing lost.
+      const next = await runSync({ source: new LocalBackend(local), destination: backend, stateDir: path.join(root, 'state') });
+      assert.deepEqual(next.stats.errors, []);
+      // Both versions are somewhere on each side (kept both, or one in the trash).
+      for (const contents of [
+        await Promise.all((await walk(backend)).filter((e) => e.kind === 'file').map(async (e) => (await readAll(backend, e.path)).toString())),
+        fs.readdirSync(local, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => fs.readFileSync(path.join(e.parentPath, e.name), 'utf8')),
+      ]) {
+        const versions = new Set(contents);
+        assert.ok(versions.has('written by someone else') && versions.has('local file 3'), [...versions].join(' | '));
+      }
+    } finally {
+      raw.destroy();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

@@ -42,6 +42,13 @@
 // with ListMultipartUploads at the same moments. A listTree that may clean up (removeStaleTemp)
 // also aborts uploads below the prefix that are older than a day (killed processes).
 //
+// Create-only writes (WriteOptions.ifAbsent): PutObject with If-None-Match: *, so the server refuses
+// (412) to replace an object that appeared since the engine looked; AWS has honoured it since 2024,
+// other stores may ignore it, so canWriteIfAbsent() probes once (an engine-named object put twice).
+// A 412 whose object holds exactly the bytes sent is our own PUT answered on a retried attempt (or an
+// identical file) and counts as written. Multipart uploads are checked with a HEAD before they start:
+// a store that honours the header on PutObject may not on CompleteMultipartUpload.
+//
 // Checksums. SDK v3 by default (requestChecksumCalculation/responseChecksumValidation
 // "WHEN_SUPPORTED") adds CRC32 checksums to uploads (as trailers of aws-chunked bodies for streams)
 // and validates them on downloads, which many S3-compatible servers reject, store verbatim or do not
@@ -54,7 +61,7 @@
 // copy-if-absent). A folder is moved object by object (all copies first, then the deletes): not
 // atomic; a failure during the copies removes the copies made, a failure during the deletes leaves
 // both (everything is at the target, some originals remain).
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import {
@@ -77,7 +84,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3Target } from '../config/target';
-import { StorageError, UsageError } from '../core/errors';
+import { StorageError, TargetExistsError, UsageError } from '../core/errors';
 import { IGNORE_FILE_NAME, IgnoreRules } from '../core/ignore';
 import { assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
 import type { ConnectOptions } from './registry';
@@ -93,6 +100,7 @@ import {
   httpStatusOf,
   isAbortError,
   isNotFound,
+  isPreconditionFailed,
   md5FromEtag,
   toStorageError,
   type ListedObject,
@@ -152,6 +160,8 @@ interface UploadState {
   /** MD5 (hex) of the body of a single PutObject. */
   putMd5?: string;
   multipart: boolean;
+  /** Create only (WriteOptions.ifAbsent). */
+  ifAbsent: boolean;
   firstError?: unknown;
   onBytes?: (bytes: number) => void;
 }
@@ -166,6 +176,7 @@ export class S3Backend implements Backend {
   readonly root: string;
   private readonly place: S3Place;
   private readonly queueSize: number;
+  private ifAbsentSupport?: Promise<boolean>;
   private readonly partSize: number;
   private readonly maxSingleCopy: number;
   private readonly copyPartSize: number;
@@ -540,6 +551,36 @@ export class S3Backend implements Backend {
   // -------------------------------------------------------------------------------------------
   // Writing
 
+  /** Whether the server honours If-None-Match: * on PutObject; asked once, on first use. */
+  canWriteIfAbsent(): Promise<boolean> {
+    this.ifAbsentSupport ??= this.probeIfAbsent();
+    return this.ifAbsentSupport;
+  }
+
+  /**
+   * Put an empty probe object twice with If-None-Match: *: a server that honours the header refuses
+   * the second (412). One that ignores it, rejects it or forbids the probe gets the engine's check
+   * before each new file instead. The probe has an engine name (never synced) and is deleted.
+   */
+  private async probeIfAbsent(): Promise<boolean> {
+    const Key = `${this.root}.syncengine-probe-${randomBytes(8).toString('hex')}`;
+    const empty = Buffer.alloc(0);
+    const put = () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: empty, ContentMD5: md5Of(empty).toString('base64'), IfNoneMatch: '*' }));
+    try {
+      await put();
+    } catch {
+      return false;
+    }
+    try {
+      await put();
+      return false; // the condition was ignored
+    } catch (error) {
+      return isPreconditionFailed(error);
+    } finally {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key })).catch(() => undefined);
+    }
+  }
+
   private partSizeFor(size: number | undefined): number {
     // Keep well under 10,000 parts for the expected size (the file may still grow a little).
     const needed = size !== undefined && size > 0 ? Math.ceil(size / (MAX_PARTS * 0.9) / MiB) * MiB : 0;
@@ -579,6 +620,11 @@ export class S3Backend implements Backend {
       }
     }
     if (command instanceof CreateMultipartUploadCommand) {
+      // Servers that honour If-None-Match on PutObject may ignore it on CompleteMultipartUpload
+      // (AWS does not): large files are also checked just before their upload starts.
+      if (state.ifAbsent && command.input.Key !== undefined && (await this.head(command.input.Key, 'write', command.input.Key.slice(this.root.length)))) {
+        throw new TargetExistsError(command.input.Key.slice(this.root.length), this.displayName);
+      }
       const from = Date.now();
       try {
         const out = await this.client.send(command);
@@ -680,7 +726,7 @@ export class S3Backend implements Backend {
   }
 
   async write(path: string, data: Readable | Buffer, options: WriteOptions = {}): Promise<Entry> {
-    const { mtimeMs, onBytes, signal, size } = options;
+    const { mtimeMs, onBytes, signal, size, ifAbsent = false } = options;
     const isBuffer = Buffer.isBuffer(data);
     const release = () => {
       if (!isBuffer && !data.destroyed) data.destroy();
@@ -696,7 +742,7 @@ export class S3Backend implements Backend {
     }
     if (this.hasLeftovers) await this.retryPendingAborts();
     const key = this.key(path);
-    const state: UploadState = { dataRequests: new AbortController(), bytes: 0, aborted: false, multipart: false, ...(onBytes ? { onBytes } : {}) };
+    const state: UploadState = { dataRequests: new AbortController(), bytes: 0, aborted: false, multipart: false, ifAbsent, ...(onBytes ? { onBytes } : {}) };
     let sourceError: unknown;
     const onSourceError = (error: unknown) => {
       // Only an error of the source itself: once a request has failed, Upload stops reading and the
@@ -714,10 +760,12 @@ export class S3Backend implements Backend {
     const client = { config: this.client.config, send: (command: unknown) => this.sendForUpload(command, state) };
     const metadata = mtimeMs !== undefined && Number.isFinite(mtimeMs) ? { mtime: String(Math.round(mtimeMs)) } : undefined;
     let etag: string | undefined;
+    /** What a create-only write found at the key when that holds the very bytes it sent. */
+    let found: HeadObjectCommandOutput | undefined;
     try {
       const upload = new Upload({
         client: client as unknown as S3Client,
-        params: { Bucket: this.bucket, Key: key, Body: data, ...(metadata ? { Metadata: metadata } : {}) },
+        params: { Bucket: this.bucket, Key: key, Body: data, ...(metadata ? { Metadata: metadata } : {}), ...(ifAbsent ? { IfNoneMatch: '*' } : {}) },
         queueSize: this.queueSize,
         partSize: this.partSizeFor(size ?? (isBuffer ? data.length : undefined)),
         leavePartsOnError: false,
@@ -732,7 +780,14 @@ export class S3Backend implements Backend {
       }
       if (signal?.aborted) throw abortError(signal);
       if (sourceError !== undefined) throw sourceError; // the source's own error, unchanged
-      throw this.error('write', path, state.firstError ?? error);
+      const cause = state.firstError ?? error;
+      if (cause instanceof TargetExistsError) throw cause;
+      if (!(ifAbsent && isPreconditionFailed(cause))) throw this.error('write', path, cause);
+      // Something is at the key. The bytes we sent (our own PUT, when only a retried attempt was
+      // answered, or an identical file) count as written; anything else was left alone.
+      found = await this.head(key, 'write', path);
+      if (found === undefined || state.putMd5 === undefined || md5FromEtag(found.ETag) !== state.putMd5) throw new TargetExistsError(path, this.displayName);
+      etag = found.ETag;
     } finally {
       signal?.removeEventListener('abort', onAbort);
       if (!isBuffer) data.off('error', onSourceError);
@@ -742,7 +797,7 @@ export class S3Backend implements Backend {
     // The entry as listings will report it: only a HEAD tells the LastModified the server stamped.
     // This clock cannot stand in for it (clocks differ, and a second boundary may fall between the
     // server's stamp and the response), and the engine compares the next listing with it exactly.
-    const head = await this.head(key, 'write', path);
+    const head = found ?? (await this.head(key, 'write', path));
     if (!head) throw this.failure('write', path, 'the object vanished right after it was written', true);
     if (etag !== undefined && head.ETag !== undefined && etag !== head.ETag) {
       throw this.failure('write', path, 'another writer replaced the object right after this upload; it will be looked at again next run');

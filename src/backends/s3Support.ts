@@ -51,6 +51,11 @@ export function httpStatusOf(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+/** 412: a condition of the request (If-None-Match, If-Match, copy-source-if-match) did not hold. */
+export function isPreconditionFailed(error: unknown): boolean {
+  return httpStatusOf(error) === 412 || errorCodeOf(error) === 'PreconditionFailed';
+}
+
 export function isAbortError(error: unknown): boolean {
   const name = ((error ?? {}) as SdkErrorShape).name;
   return name === 'AbortError';

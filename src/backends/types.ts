@@ -76,6 +76,11 @@ export interface WriteOptions {
   /** Called with the running byte count as data is written. */
   onBytes?: (bytesSoFar: number) => void;
   signal?: AbortSignal;
+  /**
+   * Create only: when a file is already at the path, write nothing and throw TargetExistsError.
+   * Given only to stores whose canWriteIfAbsent() said yes; the store checks, as part of the write.
+   */
+  ifAbsent?: boolean;
 }
 
 export interface Backend {
@@ -146,6 +151,12 @@ export interface Backend {
    * otherwise hashes as the bytes stream past, at the cost of a copy of each chunk on its thread.
    */
   hashOffThread?(path: string, signal?: AbortSignal): Promise<string>;
+  /**
+   * Whether write() honours `ifAbsent`. The engine then creates new files with it instead of first
+   * asking whether something appeared at the path since the scan (a request per file on remote
+   * stores, and a window between the question and the write). Optional; may find out on first call.
+   */
+  canWriteIfAbsent?(): Promise<boolean>;
   /** Release connections. */
   close(): Promise<void>;
 }

@@ -52,6 +52,13 @@ export class StorageError extends SyncError {
   }
 }
 
+/** A create-only write (WriteOptions.ifAbsent) found a file already at the path and wrote nothing. */
+export class TargetExistsError extends StorageError {
+  constructor(readonly path: string, store: string) {
+    super(`${store}: ${path} already exists; it was not overwritten`, false);
+  }
+}
+
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

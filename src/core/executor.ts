@@ -3,10 +3,10 @@
 // the side's trash, journals each finished change, retries transient errors, and isolates failures.
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
-import type { Backend, Entry } from '../backends/types';
+import type { Backend, Entry, WriteOptions } from '../backends/types';
 import type { SyncController } from './control';
 import { copyByTransfer } from './copyByTransfer';
-import { CancelledError, ChangedDuringSyncError, StorageError, errorMessage } from './errors';
+import { CancelledError, ChangedDuringSyncError, StorageError, TargetExistsError, errorMessage } from './errors';
 import type { FileAction, SyncEventListener, SyncStats } from './events';
 import type { Base, BaseEntry, CopyItem, DeleteItem, KeepBothItem, Plan, PlanItem, RenameDirItem, RenameItem, SideSnapshot, Tree } from './model';
 import { snapshotOf } from './model';
@@ -196,8 +196,18 @@ export class Executor {
     const to = otherSide(from);
     const { backends, trash, controller } = this.ctx;
     await this.expect(from, path, expectedSource);
-    const existing = await this.expect(to, toPath, expectedTarget);
+    // A new file on a store that creates files only where none is: the store checks as it writes.
+    const createOnly = expectedTarget === undefined && (await backends[to].canWriteIfAbsent?.()) === true;
+    const existing = createOnly ? undefined : await this.expect(to, toPath, expectedTarget);
     if (existing) await trash[to].keepCopy(toPath);
+    const write = async (data: Parameters<Backend['write']>[1], options: WriteOptions): Promise<Entry> => {
+      try {
+        return await backends[to].write(toPath, data, createOnly ? { ...options, ifAbsent: true } : options);
+      } catch (error) {
+        if (error instanceof TargetExistsError) throw new ChangedDuringSyncError(toPath, to);
+        throw error;
+      }
+    };
 
     const action: FileAction = to === 'destination' ? 'upload' : 'download';
     this.ctx.onEvent?.({ type: 'file-start', path: toPath, action, side: to, bytes: expectedSource.size });
@@ -211,7 +221,7 @@ export class Executor {
       const data = await backends[from].readFile!(path, controller.signal);
       hash = createHash('md5').update(data).digest('hex');
       counted = data.length;
-      written = await backends[to].write(toPath, data, { mtimeMs: expectedSource.mtimeMs, size: data.length, signal: controller.signal });
+      written = await write(data, { mtimeMs: expectedSource.mtimeMs, size: data.length, signal: controller.signal });
       this.doneBytes += counted;
     } else {
       // A store that reads its own files elsewhere hashes them there, beside the transfer (a second
@@ -233,7 +243,7 @@ export class Executor {
       try {
         const input = await backends[from].read(path, controller.signal);
         input.on('error', (e) => hashing.destroy(e));
-        written = await backends[to].write(toPath, input.pipe(hashing), {
+        written = await write(input.pipe(hashing), {
           mtimeMs: expectedSource.mtimeMs,
           size: expectedSource.size,
           signal: controller.signal,

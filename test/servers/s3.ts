@@ -20,6 +20,8 @@
 //    destroys the old object, where S3 replaces objects atomically. The launcher makes its store
 //    write to a temporary file and rename it over the object, swapping data and metadata under a
 //    per-key lock that GET takes too (`faithful`), as S3 behaves.
+//  - It ignores If-None-Match on PutObject; the launcher honours "If-None-Match: *" (`faithful`), as
+//    S3 has since 2024: the PUT fails with 412 PreconditionFailed when the key exists.
 //  - It creates a multipart upload in two steps (folder, then its key), and a part re-creates an
 //    upload that was aborted: a crash or an abort racing a part left uploads no listing shows. The
 //    launcher creates uploads whole and refuses parts of missing ones (`faithful`), as S3 does.
@@ -106,6 +108,15 @@ if (faithful === '1') {
   FilesystemStore.prototype.getObject = function (bucket, key, options) {
     return underKeyLock(this.getResourcePath(bucket, key, 'object'), () => getObject.call(this, bucket, key, options));
   };
+  // PutObject with If-None-Match: * creates the object only if the key is free, checked as the
+  // object is swapped in (AWS since 2024; s3rver ignores the header). The header reaches the store
+  // through the request's async context.
+  const putConditions = new (require('async_hooks').AsyncLocalStorage)();
+  const objectCtrl = require(path.join(root, 'controllers', 'object.js'));
+  const putObjectHandler = objectCtrl.putObject;
+  objectCtrl.putObject = function (ctx) {
+    return putConditions.run({ ifNoneMatch: ctx.headers['if-none-match'] }, () => putObjectHandler(ctx));
+  };
   // Atomic PUT: write a temporary file and rename it over the object, as S3 replaces objects.
   FilesystemStore.prototype.putObject = async function putObject(object) {
     const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
@@ -139,6 +150,9 @@ if (faithful === '1') {
       // Both under the key's lock, which GET takes too: a reader gets the old pair or the new one,
       // never new bytes cut to the old length (S3 shows a replaced object whole or not at all).
       await underKeyLock(objectPath, async () => {
+        if (putConditions.getStore()?.ifNoneMatch === '*' && fs.existsSync(objectPath)) {
+          throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' });
+        }
         await fs.rename(temp, objectPath);
         await this.putMetadata(object.bucket, object.key, object.metadata, md5);
       });
@@ -197,7 +211,6 @@ if (faithful === '1') {
   };
   // Copy sources: s3rver decodes x-amz-copy-source with decodeURI, which leaves %2B, %23, %3F, %25
   // and the other reserved characters' escapes alone; S3 decodes them all.
-  const objectCtrl = require(path.join(root, 'controllers', 'object.js'));
   const putObjectCopy = objectCtrl.putObjectCopy;
   objectCtrl.putObjectCopy = async function (ctx) {
     const raw = ctx.headers['x-amz-copy-source'];

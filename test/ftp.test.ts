@@ -15,6 +15,7 @@ import { FtpBackend, PLAIN_FTP_WARNING } from '../src/backends/ftp';
 import { formatFtpTimestamp, ftpError, mlstFactsLine, parseFtpTimestamp, parseListDate, parseMdtmReply, type CommandKind } from '../src/backends/ftpProtocol';
 import { LocalBackend } from '../src/backends/local';
 import { openBackend, type ConnectOptions } from '../src/backends/registry';
+import type { Entry } from '../src/backends/types';
 import { parseTarget, type RemoteHostTarget } from '../src/config/target';
 import { runSync } from '../src/core/engine';
 import { StorageError, UsageError } from '../src/core/errors';
@@ -261,6 +262,23 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
       fs.utimesSync(path.join(root, `f-${i}.txt`), 1_500_000_000 + i, 1_500_000_000 + i);
     }
     // Passes each client write on up to its first line end only; data connections go straight to vsftpd.
+    const proxy = await recordingProxy(srv, { firstLineOnly: true });
+    const backend = await FtpBackend.connect({ ...targetFor(srv, root), port: proxy.port }, { password: srv.password }, { timeoutMs: 15_000 });
+    try {
+      const listed = (await backend.listDir('')).entries.map((e) => [e.path, e.mtimeMs]).sort();
+      assert.equal(backend.commandPipelining, 'no');
+      assert.deepEqual(listed, Array.from({ length: 5 }, (_, i) => [`f-${i}.txt`, (1_500_000_000 + i) * 1000]));
+      assert.equal((await backend.listDir('')).entries.length, 5, 'and it goes on working');
+    } finally {
+      await backend.close();
+      await proxy.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  /** A TCP proxy to the server's control port that records what the client sends, write by write. */
+  async function recordingProxy(srv: VsftpdServer, options: { firstLineOnly?: boolean } = {}) {
+    const writes: string[] = [];
     const sockets = new Set<net.Socket>();
     const proxy = net.createServer((downstream) => {
       const upstream = net.connect(srv.port, srv.host);
@@ -274,25 +292,67 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
       }
       upstream.pipe(downstream);
       downstream.on('data', (chunk: Buffer) => {
+        writes.push(chunk.toString('latin1'));
+        // firstLineOnly: a server (or router) that drops commands sent ahead.
         const end = chunk.indexOf('\r\n');
-        upstream.write(end < 0 ? chunk : chunk.subarray(0, end + 2));
+        upstream.write(options.firstLineOnly && end >= 0 ? chunk.subarray(0, end + 2) : chunk);
       });
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const backend = await FtpBackend.connect(
-      { ...targetFor(srv, root), port: (proxy.address() as net.AddressInfo).port },
-      { password: srv.password },
-      { timeoutMs: 15_000 },
-    );
+    return {
+      writes,
+      port: (proxy.address() as net.AddressInfo).port,
+      close: async () => {
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => proxy.close(resolve));
+      },
+    };
+  }
+
+  it('uploads are finished in two round trips once the server is known: [set time, SIZE], then [RNFR, RNTO]', async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    const proxy = await recordingProxy(srv);
+    const backend = await FtpBackend.connect({ ...targetFor(srv, root), port: proxy.port }, { password: srv.password, connections: 1 });
     try {
-      const listed = (await backend.listDir('')).entries.map((e) => [e.path, e.mtimeMs]).sort();
-      assert.equal(backend.commandPipelining, 'no');
-      assert.deepEqual(listed, Array.from({ length: 5 }, (_, i) => [`f-${i}.txt`, (1_500_000_000 + i) * 1000]));
-      assert.equal((await backend.listDir('')).entries.length, 5, 'and it goes on working');
+      // The first upload learns that the server keeps times (step by step); the next ones pipeline.
+      const written: Entry[] = [];
+      for (let i = 0; i < 3; i++) written.push(await backend.write(`d/f-${i}.txt`, Buffer.from(`file ${i}`), { mtimeMs: 1_700_000_000_000 + i * 1234 }));
+      assert.equal(backend.commandPipelining, 'yes');
+      for (const [i, entry] of written.entries()) {
+        const onDisk = fs.statSync(path.join(root, 'd', `f-${i}.txt`));
+        assert.equal(fs.readFileSync(path.join(root, 'd', `f-${i}.txt`), 'utf8'), `file ${i}`);
+        assert.equal(onDisk.mtimeMs, Math.floor((1_700_000_000_000 + i * 1234) / 1000) * 1000);
+        assert.deepEqual(entry, { path: `d/f-${i}.txt`, kind: 'file', size: `file ${i}`.length, mtimeMs: onDisk.mtimeMs });
+        assert.deepEqual(await backend.stat(`d/f-${i}.txt`), entry, 'what listings and stat report');
+      }
+      assert.deepEqual(fs.readdirSync(path.join(root, 'd')).sort(), ['f-0.txt', 'f-1.txt', 'f-2.txt'], 'no temporary file left');
+      const batched = (verbs: string[]) => proxy.writes.filter((w) => verbs.every((v) => w.split('\r\n').some((line) => line.startsWith(`${v} `))));
+      assert.equal(batched(['MDTM', 'SIZE']).length, 2, proxy.writes.join('|'));
+      assert.equal(batched(['RNFR', 'RNTO']).length, 2, proxy.writes.join('|'));
     } finally {
       await backend.close();
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => proxy.close(resolve));
+      await proxy.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('uploads through a server (or router) that drops commands sent ahead: the probe gives up after a short wait, every upload lands', { timeout: 60_000 }, async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    const proxy = await recordingProxy(srv, { firstLineOnly: true });
+    const backend = await FtpBackend.connect({ ...targetFor(srv, root), port: proxy.port }, { password: srv.password, connections: 2 }, { timeoutMs: 15_000 });
+    try {
+      for (let i = 0; i < 3; i++) await backend.write(`f-${i}.txt`, Buffer.from(`file ${i}`), { mtimeMs: 1_700_000_000_000 + i * 1000 });
+      assert.equal(backend.commandPipelining, 'no');
+      for (let i = 0; i < 3; i++) {
+        assert.equal(fs.readFileSync(path.join(root, `f-${i}.txt`), 'utf8'), `file ${i}`);
+        assert.equal(fs.statSync(path.join(root, `f-${i}.txt`)).mtimeMs, 1_700_000_000_000 + i * 1000);
+      }
+      assert.deepEqual(fs.readdirSync(root).sort(), ['f-0.txt', 'f-1.txt', 'f-2.txt'], 'no temporary file left');
+    } finally {
+      await backend.close();
+      await proxy.close();
       fs.rmSync(parent, { recursive: true, force: true });
     }
   });

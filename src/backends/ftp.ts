@@ -37,7 +37,9 @@
 //
 // Writes are atomic: upload to a temporary name in the same folder (tempName()), set the time,
 // check the size, then RNFR/RNTO over the target (POSIX servers rename(2), which replaces the target
-// atomically; verified with vsftpd). A failed or aborted upload deletes the temporary file (on
+// atomically; verified with vsftpd). Once the server is known to keep the times it is given (first upload)
+// and to answer commands sent ahead (a pair of NOOPs, once per session), the steps after STOR go
+// pipelined: [set time, SIZE] in one round trip, then [RNFR, RNTO] in another, instead of five. A failed or aborted upload deletes the temporary file (on
 // another connection if its own died) and leaves the old content. An upload whose connection turns
 // out to be dead before any data was sent is tried again on another connection.
 // There is no server-side copy or hard link over FTP, so the engine keeps trash copies of replaced
@@ -132,6 +134,9 @@ export class FtpBackend implements Backend {
   private useSizeMdtm: boolean;
   /** Whether the server answers commands sent ahead (see fetchTimesPipelined). */
   private pipelining: 'unknown' | 'yes' | 'no' = 'unknown';
+  private pipeliningProbe?: Promise<void>;
+  /** MDTM reads a kept time back as exactly the whole second that was set. */
+  private mtimeReadBackExact = false;
   private readonly label: string;
 
   private constructor(
@@ -647,12 +652,22 @@ export class FtpBackend implements Backend {
       }
       if (sourceError !== undefined) throw sourceError;
       if (aborted && signal) throw abortErrorOf(signal);
-      if (mtimeMs !== undefined) await this.setMtime(client, temp, mtimeMs);
-      const stored = await this.statWith(client, temp);
-      if (stored === undefined || stored.kind !== 'file') throw ftpFail('write', path, this.label, 'the uploaded file vanished before it could be renamed into place', true);
-      if (stored.size !== bytes) throw ftpFail('write', path, this.label, `incomplete upload: the server has ${stored.size} of ${bytes} bytes`, true);
-      if (mtimeMs !== undefined && this.mtimeWrite === 'unknown') this.learnMtimeSupport(stored.mtimeMs, mtimeMs);
-      await this.renameOver(client, temp, path);
+      const pipelined = mtimeMs !== undefined && (await this.canFinishPipelined(client));
+      if (client.closed) {
+        // The server did not answer commands sent ahead (the probe closed the connection): the
+        // upload is complete, finish it on another connection.
+        this.pool.discard(client);
+        client = await this.pool.acquire();
+      }
+      let stored = pipelined ? await this.finishPipelined(client, temp, path, mtimeMs, bytes) : undefined;
+      if (stored === undefined) {
+        if (mtimeMs !== undefined) await this.setMtime(client, temp, mtimeMs);
+        stored = await this.statWith(client, temp);
+        if (stored === undefined || stored.kind !== 'file') throw ftpFail('write', path, this.label, 'the uploaded file vanished before it could be renamed into place', true);
+        if (stored.size !== bytes) throw ftpFail('write', path, this.label, `incomplete upload: the server has ${stored.size} of ${bytes} bytes`, true);
+        if (mtimeMs !== undefined && this.mtimeWrite === 'unknown') this.learnMtimeSupport(stored.mtimeMs, mtimeMs);
+        await this.renameOver(client, temp, path);
+      }
       signal?.removeEventListener('abort', onAbort);
       this.pool.release(client);
       return { ...stored, path };
@@ -689,11 +704,54 @@ export class FtpBackend implements Backend {
     }
   }
 
-  /** Rename the uploaded temporary file over the target (RNFR/RNTO). */
-  private async renameOver(client: Client, temp: string, path: string): Promise<void> {
-    const from = await client.sendIgnoringError(`RNFR ${this.abs(temp)}`);
+  /**
+   * Whether an upload can be finished with pipelined commands: the server takes commands sent ahead
+   * (asked once per session with two NOOPs, like fetchTimesPipelined: a server that does not answer
+   * them has this connection closed after a few seconds), keeps the times it is given to
+   * the second (learnt from the first upload), and answers SIZE and MDTM (no MLST).
+   */
+  private async canFinishPipelined(client: Client): Promise<boolean> {
+    if (this.mtimeWrite !== 'yes' || !this.mtimeReadBackExact || this.useMlst || !this.useSizeMdtm) return false;
+    if (this.pipelining === 'unknown') {
+      this.pipeliningProbe ??= (async () => {
+        const timer = setTimeout(() => client.close(), PIPELINE_PROBE_TIMEOUT_MS);
+        try {
+          await sendPipelined(client, ['NOOP', 'NOOP']);
+          this.pipelining = 'yes';
+        } catch {
+          this.pipelining = 'no';
+        } finally {
+          clearTimeout(timer);
+        }
+      })();
+      await this.pipeliningProbe;
+    }
+    return this.pipelining === 'yes';
+  }
+
+  /**
+   * After an upload: [set the time, SIZE] in one round trip, then [RNFR, RNTO] in another, instead of
+   * five. The time the server keeps is the one given, to the second (see canFinishPipelined).
+   * Undefined when the first two replies are not the expected ones (nothing renamed yet): the caller
+   * then goes step by step.
+   */
+  private async finishPipelined(client: Client, temp: string, path: string, mtimeMs: number, bytes: number): Promise<Entry | undefined> {
+    const [set, size] = (await sendPipelined(client, [this.setMtimeCommand(temp, mtimeMs), `SIZE ${this.abs(temp)}`])) as [Reply, Reply];
+    if (set.code < 200 || set.code >= 300 || size.code !== 213) return undefined;
+    const stored = Number.parseInt(size.message.slice(4), 10);
+    if (stored !== bytes) throw ftpFail('write', path, this.label, `incomplete upload: the server has ${stored} of ${bytes} bytes`, true);
+    await this.renameOver(client, temp, path, true);
+    return { path, kind: 'file', size: bytes, mtimeMs: Math.floor(mtimeMs / 1000) * 1000 };
+  }
+
+  /** Rename the uploaded temporary file over the target (RNFR/RNTO; `pipelined`: in one round trip). */
+  private async renameOver(client: Client, temp: string, path: string, pipelined = false): Promise<void> {
+    const rnfr = `RNFR ${this.abs(temp)}`;
+    const rnto = `RNTO ${this.abs(path)}`;
+    const [from, pipelinedTo] = pipelined ? ((await sendPipelined(client, [rnfr, rnto])) as [Reply, Reply]) : [await client.sendIgnoringError(rnfr), undefined];
+    // (After a refused RNFR, a pipelined RNTO is refused too: "RNFR first".)
     if (from.code >= 400) throw ftpError('write', path, this.label, replyAsError(from), 'write');
-    const to = await client.sendIgnoringError(`RNTO ${this.abs(path)}`);
+    const to = pipelinedTo ?? (await client.sendIgnoringError(rnto));
     if (to.code < 400) return;
     const existing = await this.statWith(client, path).catch(() => undefined);
     if (existing?.kind === 'dir') throw ftpFail('write', path, this.label, 'a folder is in the way');
@@ -739,9 +797,7 @@ export class FtpBackend implements Backend {
   /** Sets a file's modification time: MFMT, or MDTM with a time argument (vsftpd and others). */
   private async setMtime(client: Client, path: string, mtimeMs: number): Promise<void> {
     if (this.mtimeWrite === 'no') return;
-    const stamp = formatFtpTimestamp(mtimeMs);
-    const command = this.features.mfmt ? `MFMT ${stamp} ${this.abs(path)}` : `MDTM ${stamp} ${this.abs(path)}`;
-    const reply = await client.sendIgnoringError(command);
+    const reply = await client.sendIgnoringError(this.setMtimeCommand(path, mtimeMs));
     if (reply.code >= 200 && reply.code < 300) return;
     if (this.mtimeWrite === 'unknown') {
       this.mtimeWrite = 'no';
@@ -749,9 +805,15 @@ export class FtpBackend implements Backend {
     }
   }
 
+  private setMtimeCommand(path: string, mtimeMs: number): string {
+    const stamp = formatFtpTimestamp(mtimeMs);
+    return this.features.mfmt ? `MFMT ${stamp} ${this.abs(path)}` : `MDTM ${stamp} ${this.abs(path)}`;
+  }
+
   private learnMtimeSupport(stored: number, wanted: number): void {
     if (Math.floor(stored / 1000) === Math.floor(wanted / 1000)) {
       this.mtimeWrite = 'yes';
+      this.mtimeReadBackExact = stored === Math.floor(wanted / 1000) * 1000;
     } else {
       this.mtimeWrite = 'no';
       this.warnNoMtime('the server did not keep the modification time it was given');

@@ -39,10 +39,30 @@ export class FtpConnectError extends StorageError {
 /** The server's greeting ("220 (vsFTPd 3.0.3)") per connection. */
 export const greetings = new WeakMap<Client, string>();
 
+/**
+ * basic-ftp records the caller's stack (`new Error().stack`) for every command it sends, for a
+ * message about its own misuse; formatting that stack costs more CPU than the command itself (a
+ * profile of 2,000 uploads: 0.5 s of 7). Commands are started with stack capture off.
+ */
+function withoutTaskStacks(client: Client): void {
+  const ftp = client.ftp;
+  const handle = ftp.handle.bind(ftp);
+  ftp.handle = (command, responseHandler) => {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return handle(command, responseHandler);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  };
+}
+
 /** Opens and logs in one connection: TCP (or implicit TLS), AUTH TLS, USER/PASS, TYPE I, UTF-8, PBSZ/PROT. */
 export async function connectFtp(settings: FtpConnectSettings): Promise<Client> {
   const client = new Client(settings.timeoutMs);
   client.ftp.verbose = false;
+  withoutTaskStacks(client);
   const where = `${settings.label}`;
   const tlsOptions: ConnectionOptions = { rejectUnauthorized: !settings.allowUntrustedCertificate, host: settings.host };
   let step: FtpConnectError['step'] = 'connect';

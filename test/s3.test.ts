@@ -13,6 +13,7 @@ import { LocalBackend } from '../src/backends/local';
 import { openS3, S3Backend, type S3BackendSettings } from '../src/backends/s3';
 import { copySource, fileEntry, identityFromEtag, md5FromEtag, toStorageError, wholeSecondMs } from '../src/backends/s3Support';
 import type { Backend, Entry, WriteOptions } from '../src/backends/types';
+import { BaseTable } from '../src/core/baseTable';
 import { runSync } from '../src/core/engine';
 import { StorageError, TargetExistsError } from '../src/core/errors';
 import { scanTree } from '../src/core/scanner';
@@ -584,10 +585,10 @@ describe('S3Backend: create-only writes (If-None-Match: *)', () => {
       assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['d/f3.txt', 'changed-during-sync']]);
       assert.equal((await readAll(backend, 'd/f3.txt')).toString(), 'written by someone else');
       for (const i of [0, 1, 2, 4]) assert.equal((await readAll(backend, `d/f${i}.txt`)).toString(), `local file ${i}`);
-      // Per new file: the PUT (If-None-Match: *), then the HEAD that reads what the server stored.
+      // Per new file: the PUT (If-None-Match: *) and nothing else (see "writes without a read-back").
       const files = keysOf(seen).filter((line) => / .*d\/f\d\.txt$/.test(line));
       for (const i of [0, 1, 2, 4]) {
-        assert.deepEqual(files.filter((line) => line.endsWith(`d/f${i}.txt`)), [`PutObject ${prefix}/d/f${i}.txt`, `HeadObject ${prefix}/d/f${i}.txt`]);
+        assert.deepEqual(files.filter((line) => line.endsWith(`d/f${i}.txt`)), [`PutObject ${prefix}/d/f${i}.txt`]);
       }
       for (const put of seen.filter((r) => r.command === 'PutObjectCommand')) assert.equal(put.headers['if-none-match'], '*');
       // The next run sees two different new files at one path: a conflict resolved by the strategy, nothing lost.
@@ -603,6 +604,126 @@ describe('S3Backend: create-only writes (If-None-Match: *)', () => {
       }
     } finally {
       raw.destroy();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('S3Backend: writes without a read-back (mtimeEstimateOk)', () => {
+  const commandsFor = (seen: SeenRequest[], key: string) => seen.filter((r) => decodeURIComponent(r.path).endsWith(`/${key}`)).map((r) => r.command);
+  /** The file's entry as a listing reports it. */
+  const listed = async (backend: S3Backend, p: string): Promise<Entry> => (await walk(backend)).find((e) => e.path === p)!;
+
+  it('a single-part write whose ETag is the MD5 sent costs one PUT; its entry matches the listing in size, hash and identity', async () => {
+    const { backend } = await fresh('estimate');
+    const { seen, stop } = capture(backend.client);
+    let estimated: Entry;
+    let exact: Entry;
+    try {
+      estimated = await backend.write('a.txt', Buffer.from('estimated'), { mtimeEstimateOk: true, mtimeMs: 1_600_000_000_000 });
+      exact = await backend.write('b.txt', Buffer.from('read back'), { mtimeMs: 1_600_000_000_000 });
+    } finally {
+      stop();
+    }
+    assert.deepEqual(commandsFor(seen, 'a.txt'), ['PutObjectCommand']);
+    assert.deepEqual(commandsFor(seen, 'b.txt'), ['PutObjectCommand', 'HeadObjectCommand']);
+    const a = await listed(backend, 'a.txt');
+    assert.equal(estimated.hash, md5('estimated'));
+    assert.deepEqual({ ...estimated, mtimeMs: 0 }, { ...a, mtimeMs: 0 });
+    // From the server's Date header: the same second as the stamp, or the next.
+    assert.ok(estimated.mtimeMs >= a.mtimeMs && estimated.mtimeMs <= a.mtimeMs + 1000, `${estimated.mtimeMs} vs listed ${a.mtimeMs}`);
+    assert.deepEqual(exact, await listed(backend, 'b.txt'));
+  });
+
+  it('a multipart write is read back even when an estimate would do: its ETag is no MD5 a listing could compare', async () => {
+    const { backend } = await fresh('estimate-mp', { connections: 2 });
+    const source = generatedSource(11 * MiB, { chunkSize: 256 * 1024 });
+    const { seen, stop } = capture(backend.client);
+    let entry: Entry;
+    try {
+      entry = await backend.write('big.bin', source.stream(), { size: source.state.size, mtimeEstimateOk: true });
+    } finally {
+      stop();
+    }
+    assert.equal(commandsFor(seen, 'big.bin').at(-1), 'HeadObjectCommand');
+    assert.deepEqual(entry, await listed(backend, 'big.bin'));
+  });
+
+  it('the engine: new files cost one PUT each; a wrong estimate is put right by the next run, which plans nothing; a replacement in the same second is still seen', async () => {
+    const { backend, prefix } = await fresh('estimate-engine');
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'syncengine-s3-estimate-'));
+    const local = path.join(root, 'local');
+    const stateDir = path.join(root, 'state');
+    const raw = rawClient();
+    // The server's clock as this client sees it is one minute behind for a.txt's PUT.
+    const skew = 'skew-date';
+    backend.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        const request = args.request as { path: string };
+        const headers = (result.response as { headers: Record<string, string> }).headers;
+        if (context.commandName === 'PutObjectCommand' && request.path.endsWith('/a.txt') && headers['date']) headers['date'] = new Date(Date.parse(headers['date']) - 60_000).toUTCString();
+        return result;
+      },
+      { step: 'deserialize', name: skew, priority: 'low' },
+    );
+    try {
+      fs.mkdirSync(local);
+      for (const name of ['a.txt', 'b.txt', 'c.txt']) fs.writeFileSync(path.join(local, name), `local ${name}`);
+      const { seen, stop } = capture(backend.client);
+      let first: Awaited<ReturnType<typeof runSync>>;
+      try {
+        first = await runSync({ source: new LocalBackend(local), destination: backend, stateDir });
+      } finally {
+        stop();
+      }
+      assert.equal(first.stats.uploaded, 3);
+      for (const name of ['a.txt', 'b.txt', 'c.txt']) assert.deepEqual(commandsFor(seen, name), ['PutObjectCommand'], name);
+      backend.client.middlewareStack.remove(skew);
+
+      // a.txt's record is a minute off; the next run sees the same size and listed hash: it plans
+      // nothing, sends nothing, and stores the listed time.
+      const storedTime = (p: string) => {
+        const file = fs.readdirSync(stateDir, { recursive: true, encoding: 'utf8' }).find((f) => path.basename(f) === 'base.bin')!;
+        return BaseTable.decode(fs.readFileSync(path.join(stateDir, file))).table.toMap().get(p)!.destination.mtimeMs;
+      };
+      const listedA = (await walk(backend)).find((e) => e.path === 'a.txt')!.mtimeMs;
+      assert.ok(listedA - storedTime('a.txt') >= 59_000, `stored ${storedTime('a.txt')}, listed ${listedA}`);
+      const second = await runSync({ source: new LocalBackend(local), destination: backend, stateDir });
+      assert.deepEqual(second.plan.items, []);
+      assert.deepEqual([second.stats.uploaded, second.stats.downloaded, second.stats.recorded, second.stats.errors], [0, 0, 0, []]);
+      assert.equal(storedTime('a.txt'), listedA);
+
+      // Someone replaces b.txt with other bytes of the same size, right away (likely the same second).
+      await raw.send(new PutObjectCommand({ Bucket: server.bucket, Key: `${prefix}/b.txt`, Body: 'LOCAL b.txt' }));
+      const fourth = await runSync({ source: new LocalBackend(local), destination: backend, stateDir });
+      assert.deepEqual([fourth.stats.downloaded, fourth.stats.uploaded], [1, 0]);
+      assert.equal(fs.readFileSync(path.join(local, 'b.txt'), 'utf8'), 'LOCAL b.txt');
+    } finally {
+      backend.client.middlewareStack.remove(skew);
+      raw.destroy();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('the engine in mtime-only mode reads every write back: its next run compares times alone, and they are exact', async () => {
+    const { backend } = await fresh('estimate-mtime');
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'syncengine-s3-mtime-'));
+    const local = path.join(root, 'local');
+    const stateDir = path.join(root, 'state');
+    try {
+      fs.mkdirSync(local);
+      for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(local, `f${i}.txt`), `file ${i}`);
+      const { seen, stop } = capture(backend.client);
+      try {
+        await runSync({ source: new LocalBackend(local), destination: backend, stateDir, options: { compare: 'mtime-only' } });
+      } finally {
+        stop();
+      }
+      for (let i = 0; i < 3; i++) assert.deepEqual(commandsFor(seen, `f${i}.txt`), ['PutObjectCommand', 'HeadObjectCommand']);
+      const next = await runSync({ source: new LocalBackend(local), destination: backend, stateDir, options: { compare: 'mtime-only' } });
+      assert.deepEqual([next.stats.uploaded, next.stats.downloaded, next.stats.recorded, next.stats.conflicts.length], [0, 0, 0, 0]);
+    } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }
   });

@@ -9,7 +9,8 @@ import { describe, it } from 'node:test';
 import type { Entry, FileColumns } from '../src/backends/types';
 import { BaseTable } from '../src/core/baseTable';
 import { hashesNeeded } from '../src/core/hashplan';
-import type { Base, BaseEntry, Tree } from '../src/core/model';
+import { snapshotOf, type Base, type BaseEntry, type Tree } from '../src/core/model';
+import { detectsChangesByMtime } from '../src/core/compare';
 import { COMPARE_MODES, DEFAULT_PLAN_OPTIONS, SYNC_MODES, type CompareMode, type PlanOptions, type Side, type SyncMode } from '../src/core/options';
 import { plan } from '../src/core/planner';
 import { fillKnownHashes, type ScanResult } from '../src/core/scanner';
@@ -29,7 +30,7 @@ interface World {
 }
 
 /** Random trees and base: unchanged, touched, modified, new inode, gone, new, renamed, with and without hashes in the base. */
-function randomWorld(seed: number): World {
+function randomWorld(seed: number, destinationListsHashes = false): World {
   const rand = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const folders = ['', 'a', 'a/b', 'a-b', 'c', 'é', 'a/b/c d'];
@@ -69,6 +70,7 @@ function randomWorld(seed: number): World {
       if (!file) continue;
       const entry: Entry = { path: file.at, kind: 'file', size: file.text.length, mtimeMs: file.mtimeMs };
       if (rand() < 0.95) entry.ino = file.ino;
+      if (side === 'destination' && destinationListsHashes) entry.hash = md5(file.text);
       const list = world[side];
       if (list.some((e) => e.path === entry.path)) continue;
       list.push(entry);
@@ -128,23 +130,35 @@ describe('joining the scans with the stored base', () => {
   it('plans, hashes and counts exactly as over the full trees and base, in every mode and comparison', () => {
     let settledSeen = 0;
     let plannedSeen = 0;
+    let refreshedSeen = 0;
     for (let seed = 1; seed <= 60; seed++) {
-      const world = randomWorld(seed);
+      // Local listings come as columns, remote ones as entries (with the hashes some stores list).
+      const kinds = [[true, true], [true, false], [false, false]] as const;
+      const [sourceColumns, destinationColumns] = kinds[seed % kinds.length]!;
+      // Half the remote destinations list content hashes (S3 ETags); columns never do.
+      const world = randomWorld(seed, !destinationColumns && seed % 2 === 0);
       for (const mode of SYNC_MODES as readonly SyncMode[]) {
         for (const compare of COMPARE_MODES as readonly CompareMode[]) {
           const options: PlanOptions = { ...DEFAULT_PLAN_OPTIONS, mode, compare };
           const full = planFrom(world, { source: treeOf(world.source), destination: treeOf(world.destination) }, world.base, options, 0);
           const table = BaseTable.fromMap(world.base);
-          // Local listings come as columns, remote ones as entries (with the hashes some stores list).
-          const kinds = [[true, true], [true, false], [false, false]] as const;
-          const [sourceColumns, destinationColumns] = kinds[seed % kinds.length]!;
-          const joined = joinWithBase(scanned(world.source, sourceColumns), scanned(world.destination, destinationColumns), table);
+          const hashDecides = !detectsChangesByMtime(compare);
+          const joined = joinWithBase(scanned(world.source, sourceColumns), scanned(world.destination, destinationColumns), table, undefined, hashDecides);
           const fast = planFrom(world, joined.trees, joined.planBase, options, joined.settled);
           const label = `seed ${seed}, ${mode}, ${compare}, columns ${sourceColumns}/${destinationColumns}`;
-          assert.deepEqual(fast.items, full.items, label);
-          assert.deepEqual(fast.counts, full.counts, label);
+          // A refreshed row is exactly the record the full plan makes for that path, without planning it.
+          for (const [p, row] of joined.refreshed) {
+            const item = full.items.find((i) => i.path === p);
+            assert.ok(item?.action === 'record', `${label}: ${p} refreshed, the full plan has ${item?.action}`);
+            assert.deepEqual(row, { source: snapshotOf(item.source), destination: snapshotOf(item.destination) }, `${label}: ${p}`);
+          }
+          const expectedItems = full.items.filter((i) => !joined.refreshed.has(i.path));
+          const expectedCounts = { ...full.counts, record: full.counts.record - joined.refreshed.size, unchanged: full.counts.unchanged + joined.refreshed.size };
+          assert.deepEqual(fast.items, expectedItems, label);
+          assert.deepEqual(fast.counts, expectedCounts, label);
           assert.deepEqual(fast.hashed, full.hashed, label);
           settledSeen += joined.settled;
+          refreshedSeen += joined.refreshed.size;
           plannedSeen += joined.trees.source.files.size;
         }
       }
@@ -152,6 +166,7 @@ describe('joining the scans with the stored base', () => {
     // The worlds must exercise both kinds of path, or the test proves nothing.
     assert.ok(settledSeen > 1000, `settled paths seen: ${settledSeen}`);
     assert.ok(plannedSeen > 1000, `planned paths seen: ${plannedSeen}`);
+    assert.ok(refreshedSeen > 100, `refreshed paths seen: ${refreshedSeen}`);
   });
 
   it('in a scoped run (sync on save), plans the scope exactly as over the whole base restricted to it', () => {

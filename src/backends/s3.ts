@@ -18,7 +18,11 @@
 // only with earlier times of the same store, where this is exact. The mtime given to write is kept
 // in the metadata as x-amz-meta-mtime (ms since the epoch; server-side copies keep it) for other
 // tools and for a later engine that can use it; the engine's Entry has no field for it today, so a
-// file downloaded from S3 gets the upload time as its modification time.
+// file downloaded from S3 gets the upload time as its modification time. The entry a write returns
+// comes from a HEAD after the upload, except when the engine says its comparison mode does not
+// look at times (WriteOptions.mtimeEstimateOk) and the PUT's ETag is the MD5 it sent: listings will
+// then show that MD5 as the hash, which the engine compares first, so the response's Date header
+// stands in for LastModified and a second's difference only makes the next run refresh its record.
 //
 // Identity and hashes. Each file entry carries `ino` = 52 bits of its ETag: it changes whenever the
 // object is rewritten, even within the same second and for multipart objects, so the engine's
@@ -146,6 +150,19 @@ function md5Of(data: Uint8Array): Buffer {
   return createHash('md5').update(data).digest();
 }
 
+/** Keep the Date header of a PutObject response (the SDK's output has no field for it). */
+function recordServerDate(command: PutObjectCommand, state: UploadState): void {
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      const result = await next(args);
+      const date = (result.response as { headers?: Record<string, string | undefined> }).headers?.['date'];
+      if (date !== undefined) state.putServerDate = date;
+      return result;
+    },
+    { step: 'deserialize', name: 'syncengineServerDate', override: true },
+  );
+}
+
 function isEncryptedWithOwnKeys(head: HeadObjectCommandOutput): boolean {
   const sse = head.ServerSideEncryption;
   return (typeof sse === 'string' && sse.startsWith('aws:kms')) || head.SSECustomerAlgorithm !== undefined;
@@ -159,6 +176,8 @@ interface UploadState {
   aborted: boolean;
   /** MD5 (hex) of the body of a single PutObject. */
   putMd5?: string;
+  /** The Date header of the PutObject response: the server's clock when it stored the object. */
+  putServerDate?: string;
   multipart: boolean;
   /** Create only (WriteOptions.ifAbsent). */
   ifAbsent: boolean;
@@ -597,8 +616,12 @@ export class S3Backend implements Backend {
       const body = command.input.Body as Uint8Array;
       const md5 = md5Of(body);
       command.input.ContentMD5 = md5.toString('base64');
-      if (command instanceof PutObjectCommand) state.putMd5 = md5.toString('hex');
-      else state.multipart = true;
+      if (command instanceof PutObjectCommand) {
+        state.putMd5 = md5.toString('hex');
+        recordServerDate(command, state);
+      } else {
+        state.multipart = true;
+      }
       // A signal per request, linked to the write's: the SDK leaves its listener on the signal it
       // is given, and a large file has thousands of parts.
       const request = new AbortController();
@@ -726,7 +749,7 @@ export class S3Backend implements Backend {
   }
 
   async write(path: string, data: Readable | Buffer, options: WriteOptions = {}): Promise<Entry> {
-    const { mtimeMs, onBytes, signal, size, ifAbsent = false } = options;
+    const { mtimeMs, onBytes, signal, size, ifAbsent = false, mtimeEstimateOk = false } = options;
     const isBuffer = Buffer.isBuffer(data);
     const release = () => {
       if (!isBuffer && !data.destroyed) data.destroy();
@@ -794,6 +817,13 @@ export class S3Backend implements Backend {
       if (state.uploadId !== undefined) this.activeUploads.delete(state.uploadId);
     }
     if (onBytes && state.bytes === 0) onBytes(0);
+    if (!found && mtimeEstimateOk && this.etagTrust !== 'no' && !state.multipart && state.putMd5 !== undefined && md5FromEtag(etag) === state.putMd5) {
+      // Listings will report this ETag as the file's MD5, and the engine's comparison looks at that
+      // before any time: the server's Date stands in for the LastModified it stamped (a second
+      // boundary may fall between the two; the next run then refreshes the record, nothing more).
+      const stamped = state.putServerDate === undefined ? Number.NaN : Date.parse(state.putServerDate);
+      return fileEntry(path, { size: state.bytes, lastModified: new Date(Number.isFinite(stamped) ? stamped : Date.now()), etag }, true);
+    }
     // The entry as listings will report it: only a HEAD tells the LastModified the server stamped.
     // This clock cannot stand in for it (clocks differ, and a second boundary may fall between the
     // server's stamp and the response), and the engine compares the next listing with it exactly.

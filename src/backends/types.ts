@@ -81,6 +81,14 @@ export interface WriteOptions {
    * Given only to stores whose canWriteIfAbsent() said yes; the store checks, as part of the write.
    */
   ifAbsent?: boolean;
+  /**
+   * The engine tells this file's versions apart by size, hash and identity (its comparison mode does
+   * not look at modification times), so the returned entry's mtimeMs may be an estimate. A store that
+   * needs another request to learn the exact time its listings will show may skip it, but only when
+   * its listings report this file's hash (hash-then-mtime compares times when a hash is missing);
+   * the next run then sees the same hash and corrects the record.
+   */
+  mtimeEstimateOk?: boolean;
 }
 
 export interface Backend {

@@ -67,6 +67,11 @@ export function sameContent(source: Entry, destination: Entry, compare: CompareM
   }
 }
 
+/** Whether the mode looks at modification times to see that a side changed a file since the base. */
+export function detectsChangesByMtime(compare: CompareMode): boolean {
+  return compare === 'mtime-only' || compare === 'size-and-mtime';
+}
+
 /** Comparison modes chosen because modification times cannot be trusted: newest-wins cannot decide. */
 export function mtimeUntrusted(compare: CompareMode): boolean {
   return compare === 'size-only' || compare === 'hash-only';

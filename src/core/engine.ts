@@ -1,6 +1,7 @@
 // The engine: scan both sides, hash what needs it, plan, check the guards, execute, and save the
 // state. The CLI and the extension are thin shells over `runSync`.
 import type { Backend } from '../backends/types';
+import { detectsChangesByMtime } from './compare';
 import { SyncController } from './control';
 import { GuardError, errorMessage } from './errors';
 import type { SyncEvent, SyncEventListener, SyncStats } from './events';
@@ -160,7 +161,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     for (const [side, result] of [['source', sourceResult], ['destination', destinationResult]] as const) {
       skipped.push(...result.skipped.map((s: SkippedEntry) => ({ side, ...s })));
     }
-    const joined = joinWithBase(sourceResult, destinationResult, table, scope ? (p) => inScope(p, scope) : undefined);
+    const joined = joinWithBase(sourceResult, destinationResult, table, scope ? (p) => inScope(p, scope) : undefined, !detectsChangesByMtime(options.compare));
     const { trees, settled } = joined;
 
     const caches: Record<Side, Map<string, HashCacheEntry>> = { source: state.loadHashCache('source'), destination: state.loadHashCache('destination') };
@@ -203,6 +204,10 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     // The executor updates the planning base (it holds every path the plan touches) and reports
     // each change; the stored base is the table with those changes applied.
     const changes = new Map<string, BaseEntry | undefined>();
+    for (const [p, entry] of joined.refreshed) {
+      changes.set(p, entry);
+      state.journal(p, entry);
+    }
     const stamp = runStamp(now);
     const executor = new Executor({
       backends,
@@ -215,6 +220,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       },
       limits,
       controller,
+      mtimeEstimateOk: !detectsChangesByMtime(options.compare),
       ...(request.onEvent ? { onEvent: request.onEvent } : {}),
     });
     const stats = await executor.run(plan);

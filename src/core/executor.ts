@@ -28,6 +28,8 @@ export interface ExecutorContext {
   controller: SyncController;
   onEvent?: SyncEventListener;
   retry?: { attempts: number; baseDelayMs: number };
+  /** The comparison mode finds changes without modification times (WriteOptions.mtimeEstimateOk). */
+  mtimeEstimateOk?: boolean;
 }
 
 export function emptyStats(): SyncStats {
@@ -202,7 +204,7 @@ export class Executor {
     if (existing) await trash[to].keepCopy(toPath);
     const write = async (data: Parameters<Backend['write']>[1], options: WriteOptions): Promise<Entry> => {
       try {
-        return await backends[to].write(toPath, data, createOnly ? { ...options, ifAbsent: true } : options);
+        return await backends[to].write(toPath, data, { ...options, ...(createOnly ? { ifAbsent: true } : {}), ...(this.ctx.mtimeEstimateOk ? { mtimeEstimateOk: true } : {}) });
       } catch (error) {
         if (error instanceof TargetExistsError) throw new ChangedDuringSyncError(toPath, to);
         throw error;

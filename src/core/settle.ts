@@ -7,7 +7,7 @@
 import type { Entry, FileColumns } from '../backends/types';
 import type { BaseTable } from './baseTable';
 import { entryAt } from './fileColumns';
-import type { Base, Tree } from './model';
+import type { Base, BaseEntry, SideSnapshot, Tree } from './model';
 import type { Side } from './options';
 import { comparePaths } from './paths';
 import type { ScanResult } from './scanner';
@@ -19,6 +19,11 @@ export interface JoinedScan {
   planBase: Base;
   /** Paths left out of both because nothing can happen to them. */
   settled: number;
+  /**
+   * Settled paths whose base row is out of date in a way that cannot matter (see `hashDecides`),
+   * with the row as it should be stored now.
+   */
+  refreshed: Map<string, BaseEntry>;
 }
 
 /** One side's files in path order. */
@@ -59,20 +64,33 @@ function fromEntries(files: Iterable<Entry>): SortedFiles {
   };
 }
 
-/** Whether one side's file is exactly what the base recorded, with a hash known from the base. */
-function settledSide(table: BaseTable, row: number, side: Side, files: SortedFiles, i: number): boolean {
-  if (table.fileSize(row, side) !== files.size(i) || table.mtimeMs(row, side) !== files.mtimeMs(i) || !table.hasHash(row, side)) return false;
+/**
+ * Whether one side's file is what the base recorded, with a hash known from the base: 'exact' (size,
+ * mtime and inode as recorded), 'retimed' (only the mtime differs, and the listing itself reports the
+ * recorded hash: the same bytes, as S3 ETags tell), or false.
+ */
+function settledSide(table: BaseTable, row: number, side: Side, files: SortedFiles, i: number, hashDecides: boolean): 'exact' | 'retimed' | false {
+  if (table.fileSize(row, side) !== files.size(i) || !table.hasHash(row, side)) return false;
   const ino = files.ino(i);
   if (ino >= 0 && table.ino(row, side) !== ino) return false;
   const hash = files.hash(i);
-  return hash === undefined || hash === table.hash(row, side);
+  if (hash !== undefined && hash !== table.hash(row, side)) return false;
+  if (table.mtimeMs(row, side) === files.mtimeMs(i)) return 'exact';
+  return hashDecides && hash !== undefined ? 'retimed' : false;
+}
+
+function listedSnapshot(files: SortedFiles, i: number, hash: string | undefined): SideSnapshot {
+  const ino = files.ino(i);
+  return { size: files.size(i), mtimeMs: files.mtimeMs(i), ...(hash !== undefined ? { hash } : {}), ...(ino >= 0 ? { ino } : {}) };
 }
 
 /**
  * Both sides' scans joined with the base. `inScope` restricts the base to the paths a scoped run
- * looks at (its scans hold only those already).
+ * looks at (its scans hold only those already). `hashDecides`: the comparison mode does not find
+ * changes by mtime, so a file whose listed hash is the recorded one is settled whatever its mtime,
+ * and its row is refreshed (what the planner would do with a 'record', without planning the path).
  */
-export function joinWithBase(source: ScanResult, destination: ScanResult, table: BaseTable, inScope?: (path: string) => boolean): JoinedScan {
+export function joinWithBase(source: ScanResult, destination: ScanResult, table: BaseTable, inScope?: (path: string) => boolean, hashDecides = false): JoinedScan {
   const sides = {
     source: source.columns ? fromColumns(source.columns) : fromEntries(source.tree.files.values()),
     destination: destination.columns ? fromColumns(destination.columns) : fromEntries(destination.tree.files.values()),
@@ -85,6 +103,7 @@ export function joinWithBase(source: ScanResult, destination: ScanResult, table:
   const sf = sides.source;
   const df = sides.destination;
   const tp = table.paths;
+  const refreshed = new Map<string, BaseEntry>();
   let settled = 0;
   let t = 0;
   let s = 0;
@@ -101,8 +120,15 @@ export function joinWithBase(source: ScanResult, destination: ScanResult, table:
     const inT = pt === p;
     const inS = ps === p;
     const inD = pd === p;
-    if (inT && inS && inD && settledSide(table, t, 'source', sf, s) && settledSide(table, t, 'destination', df, d)) {
+    const sourceSettled = inT && inS && inD && settledSide(table, t, 'source', sf, s, hashDecides);
+    const destinationSettled = sourceSettled && settledSide(table, t, 'destination', df, d, hashDecides);
+    if (sourceSettled && destinationSettled) {
       settled++;
+      if (sourceSettled === 'retimed' || destinationSettled === 'retimed') {
+        // The row a 'record' would store: both sides as listed, with their known hashes.
+        const row = table.entry(t);
+        refreshed.set(p, { source: listedSnapshot(sf, s, row.source.hash), destination: listedSnapshot(df, d, row.destination.hash) });
+      }
     } else {
       if (inS) trees.source.files.set(p, sf.entry(s));
       if (inD) trees.destination.files.set(p, df.entry(d));
@@ -112,5 +138,5 @@ export function joinWithBase(source: ScanResult, destination: ScanResult, table:
     if (inS) s++;
     if (inD) d++;
   }
-  return { trees, planBase, settled };
+  return { trees, planBase, settled, refreshed };
 }

@@ -277,7 +277,7 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
   });
 
   /** A TCP proxy to the server's control port that records what the client sends, write by write. */
-  async function recordingProxy(srv: VsftpdServer, options: { firstLineOnly?: boolean } = {}) {
+  async function recordingProxy(srv: VsftpdServer, options: { firstLineOnly?: boolean; coalesceRepliesMs?: number } = {}) {
     const writes: string[] = [];
     const sockets = new Set<net.Socket>();
     const proxy = net.createServer((downstream) => {
@@ -290,7 +290,20 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
           upstream.destroy();
         });
       }
-      upstream.pipe(downstream);
+      if (options.coalesceRepliesMs === undefined) {
+        upstream.pipe(downstream);
+      } else {
+        // Replies the server sends in quick succession reach the client in one piece.
+        let pending: Buffer[] = [];
+        upstream.on('data', (chunk: Buffer) => {
+          if (pending.push(chunk) === 1) {
+            setTimeout(() => {
+              downstream.write(Buffer.concat(pending));
+              pending = [];
+            }, options.coalesceRepliesMs);
+          }
+        });
+      }
       downstream.on('data', (chunk: Buffer) => {
         writes.push(chunk.toString('latin1'));
         // firstLineOnly: a server (or router) that drops commands sent ahead.
@@ -330,6 +343,36 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
       const batched = (verbs: string[]) => proxy.writes.filter((w) => verbs.every((v) => w.split('\r\n').some((line) => line.startsWith(`${v} `))));
       assert.equal(batched(['MDTM', 'SIZE']).length, 2, proxy.writes.join('|'));
       assert.equal(batched(['RNFR', 'RNTO']).length, 2, proxy.writes.join('|'));
+      // STOR goes right behind EPSV, in the same write, once the server is known to take commands
+      // sent ahead (learnt while finishing the second upload): the third upload.
+      assert.equal(proxy.writes.filter((w) => /^EPSV\r\nSTOR \S.*\r\n$/.test(w)).length, 1, proxy.writes.join('|'));
+    } finally {
+      await backend.close();
+      await proxy.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('STOR sent behind EPSV and refused at once (its folder was removed meanwhile): the early refusal reaches the upload, which makes the folder and lands', async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    // The refusal comes in the same piece as the EPSV reply, before the data connection is open.
+    const proxy = await recordingProxy(srv, { coalesceRepliesMs: 20 });
+    const backend = await FtpBackend.connect({ ...targetFor(srv, root), port: proxy.port }, { password: srv.password, connections: 1 }, { timeoutMs: 20_000 });
+    try {
+      for (let i = 0; i < 3; i++) await backend.write(`d/f-${i}.txt`, Buffer.from(`file ${i}`), { mtimeMs: 1_700_000_000_000 });
+      assert.equal(backend.commandPipelining, 'yes');
+      fs.rmSync(path.join(root, 'd'), { recursive: true });
+      const started = Date.now();
+      await backend.write('d/again.txt', Buffer.from('again'), { mtimeMs: 1_700_000_000_000 });
+      // A refusal that was dropped instead would leave the upload waiting for the control timeout.
+      assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+      assert.equal(fs.readFileSync(path.join(root, 'd', 'again.txt'), 'utf8'), 'again');
+      assert.deepEqual(fs.readdirSync(path.join(root, 'd')), ['again.txt']);
+      assert.ok(proxy.writes.some((w) => /^EPSV\r\nSTOR \S*\/d\/\.syncengine-tmp-/.test(w)), 'the refused STOR was sent behind EPSV');
+      // The connection is still in step: later commands get their own replies.
+      await backend.write('d/later.txt', Buffer.from('later'), { mtimeMs: 1_700_000_000_000 });
+      assert.deepEqual((await backend.listDir('d')).entries.map((e) => e.path).sort(), ['d/again.txt', 'd/later.txt']);
     } finally {
       await backend.close();
       await proxy.close();

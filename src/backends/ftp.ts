@@ -39,7 +39,9 @@
 // check the size, then RNFR/RNTO over the target (POSIX servers rename(2), which replaces the target
 // atomically; verified with vsftpd). Once the server is known to keep the times it is given (first upload)
 // and to answer commands sent ahead (a pair of NOOPs, once per session), the steps after STOR go
-// pipelined: [set time, SIZE] in one round trip, then [RNFR, RNTO] in another, instead of five. A failed or aborted upload deletes the temporary file (on
+// pipelined: [set time, SIZE] in one round trip, then [RNFR, RNTO] in another, instead of five;
+// and STOR is written right behind EPSV (ftpPipeline.ts withCommandBehindEpsv), one round trip
+// fewer again. A failed or aborted upload deletes the temporary file (on
 // another connection if its own died) and leaves the old content. An upload whose connection turns
 // out to be dead before any data was sent is tried again on another connection.
 // There is no server-side copy or hard link over FTP, so the engine keeps trash copies of replaced
@@ -49,14 +51,14 @@
 // else between that check and the RNTO would be replaced (FTP has no "rename unless exists").
 //
 // Folders report no modification time from stat (0); listDir gives LIST's (imprecise) date.
-import { Client, FileType, parseList, type FileInfo } from 'basic-ftp';
+import { Client, FileType, enterPassiveModeIPv6, parseList, type FileInfo } from 'basic-ftp';
 import { PassThrough, Readable, Transform, Writable } from 'node:stream';
 import type { RemoteHostTarget } from '../config/target';
 import { describeTarget } from '../config/target';
 import { StorageError, SyncError, UsageError } from '../core/errors';
 import { assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
 import { tempName } from './localTree';
-import { sendPipelined } from './ftpPipeline';
+import { sendPipelined, withCommandBehindEpsv } from './ftpPipeline';
 import { FtpPool, connectFtp, greetings, type FtpConnectSettings, type FtpTls } from './ftpPool';
 import { causeOf, formatFtpTimestamp, ftpError, ftpFail, isAbortError, isReplyError, mlstFactsLine, parseListDate, parseMdtmReply, replyText, type CommandKind, type Subject } from './ftpProtocol';
 import type { ConnectOptions } from './registry';
@@ -626,7 +628,7 @@ export class FtpBackend implements Backend {
           if (sourceError !== undefined) throw sourceError;
           if (aborted && signal) throw abortErrorOf(signal);
           uploadStarted = true;
-          await this.upload(client, uploadSource, temp, parent, () => bytes);
+          await this.upload(client, uploadSource, temp, parent);
           break;
         } catch (error) {
           const lost = client.closed || (!(error instanceof SyncError) && error !== sourceError && !isAbortError(error) && causeOf(error, 'write').connectionLost);
@@ -689,18 +691,30 @@ export class FtpBackend implements Backend {
    * STOR into the temporary file. A folder we thought existed may have been removed by someone
    * else: then it is created and the upload tried once more (the server refused before any data).
    */
-  private async upload(client: Client, source: Readable, temp: string, parent: string, bytes: () => number): Promise<void> {
+  private async upload(client: Client, source: Readable, temp: string, parent: string): Promise<void> {
     try {
-      await client.uploadFrom(source, this.abs(temp));
+      await this.stor(client, source, this.abs(temp));
     } catch (error) {
       // Refused before any data, into a folder we had made or seen: make sure it (still) exists, and
       // try once more (a second refusal is the real answer).
-      if (bytes() === 0 && !source.destroyed && isReplyError(error) && (error.code === 550 || error.code === 553) && this.forgetDir(parent)) {
+      if (!source.readableDidRead && !source.destroyed && isReplyError(error) && (error.code === 550 || error.code === 553) && this.forgetDir(parent)) {
         await this.ensureDir(client, parent);
-        await client.uploadFrom(source, this.abs(temp));
+        await this.stor(client, source, this.abs(temp));
       } else {
         throw error;
       }
+    }
+  }
+
+  /**
+   * basic-ftp's uploadFrom, with STOR sent right behind EPSV where this connection has settled on
+   * EPSV and the server takes commands sent ahead (withCommandBehindEpsv).
+   */
+  private async stor(client: Client, source: Readable, remotePath: string): Promise<void> {
+    if (this.pipelining === 'yes' && client.prepareTransfer === enterPassiveModeIPv6) {
+      await withCommandBehindEpsv(client, `STOR ${remotePath}`, () => client.uploadFrom(source, remotePath));
+    } else {
+      await client.uploadFrom(source, remotePath);
     }
   }
 
@@ -769,7 +783,9 @@ export class FtpBackend implements Backend {
     const attempt = async (): Promise<void> => {
       if (client && !client.closed) {
         try {
-          if ((await client.sendIgnoringError(command)).code < 400) return;
+          // Any answer settles it: gone, or not ours to delete; another connection would hear the same.
+          await client.sendIgnoringError(command);
+          return;
         } catch {
           // fall through to another connection
         }

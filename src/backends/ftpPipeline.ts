@@ -35,3 +35,62 @@ export function sendPipelined(client: Client, commands: readonly string[]): Prom
   ftp.socket.write(commands.join('\r\n') + '\r\n', ftp.encoding);
   return task;
 }
+
+/** The FTPContext's dispatch of each reply (or socket error) to the running task; protected in its types. */
+interface ReplyDispatch {
+  _passToHandler(response: FTPResponse | Error): void;
+}
+
+/**
+ * Runs `transfer`, a basic-ftp call that enters passive mode with EPSV and then sends `command`
+ * (STOR, RETR, LIST), with `command` written right behind EPSV in the same write: one round trip
+ * and one control-socket write fewer per transfer. The server answers EPSV, then takes `command`
+ * and waits for the data connection that basic-ftp opens from the EPSV reply, as it would anyway.
+ * Replies that come before basic-ftp has set up the task for `command` (the server may answer as
+ * soon as the data connection is accepted, or refuse `command` at once) are held back and handed
+ * to that task, not dropped. Only for connections whose server is known to take commands sent
+ * ahead and to do EPSV. If `command` was written but basic-ftp never came to send it (EPSV
+ * refused, no data connection), its reply is still to come and would be taken for another
+ * command's: the connection is closed.
+ */
+export async function withCommandBehindEpsv<T>(client: Client, command: string, transfer: () => Promise<T>): Promise<T> {
+  if (/[\r\n\0]/.test(command)) throw new PipelineCommandError(command);
+  const ftp = client.ftp;
+  const dispatch = ftp as unknown as ReplyDispatch;
+  const sent = { state: 'waiting' as 'waiting' | 'ahead' | 'done', epsvAnswered: false };
+  const held: (FTPResponse | Error)[] = [];
+  const send = ftp.send;
+  const pass = dispatch._passToHandler;
+  const restore = () => {
+    ftp.send = send;
+    dispatch._passToHandler = pass;
+  };
+  dispatch._passToHandler = (response) => {
+    if (sent.state === 'ahead' && sent.epsvAnswered) {
+      held.push(response);
+      return;
+    }
+    if (sent.state === 'ahead') sent.epsvAnswered = true;
+    pass.call(ftp, response);
+  };
+  ftp.send = (line: string) => {
+    if (sent.state === 'waiting' && line === 'EPSV') {
+      sent.state = 'ahead';
+      ftp.log(`> EPSV, ${command} (pipelined)`);
+      ftp.socket.write(`EPSV\r\n${command}\r\n`, ftp.encoding);
+    } else if (sent.state === 'ahead' && line === command) {
+      // Written already. The task for its replies is set up now: hand it those that came early.
+      sent.state = 'done';
+      restore();
+      if (held.length > 0) queueMicrotask(() => held.forEach((response) => pass.call(ftp, response)));
+    } else {
+      send.call(ftp, line);
+    }
+  };
+  try {
+    return await transfer();
+  } finally {
+    restore();
+    if (sent.state === 'ahead') client.close();
+  }
+}

@@ -322,7 +322,7 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
     };
   }
 
-  it('uploads are finished in two round trips once the server is known: [set time, SIZE], then [RNFR, RNTO]', async () => {
+  it('uploads are finished in two round trips once the server is known: [set time, SIZE], then [RNFR, RNTO]; STOR, LIST and RETR go behind EPSV', async () => {
     const srv = await server('none');
     const { parent, root } = freshRoot(srv);
     const proxy = await recordingProxy(srv);
@@ -346,6 +346,12 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
       // STOR goes right behind EPSV, in the same write, once the server is known to take commands
       // sent ahead (learnt while finishing the second upload): the third upload.
       assert.equal(proxy.writes.filter((w) => /^EPSV\r\nSTOR \S.*\r\n$/.test(w)).length, 1, proxy.writes.join('|'));
+      // Listings and downloads too: RETR right behind EPSV, and LIST once basic-ftp has settled on
+      // its form ("LIST -a" or "LIST": after the first listing).
+      for (let i = 0; i < 2; i++) assert.deepEqual((await backend.listDir('d')).entries, written);
+      assert.equal((await readAll(backend, 'd/f-1.txt')).toString(), 'file 1');
+      assert.equal(proxy.writes.filter((w) => /^EPSV\r\nLIST( -a)?\r\n$/.test(w)).length, 1, proxy.writes.join('|'));
+      assert.equal(proxy.writes.filter((w) => /^EPSV\r\nRETR \S*\/d\/f-1\.txt\r\n$/.test(w)).length, 1, proxy.writes.join('|'));
     } finally {
       await backend.close();
       await proxy.close();

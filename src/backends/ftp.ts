@@ -40,8 +40,8 @@
 // atomically; verified with vsftpd). Once the server is known to keep the times it is given (first upload)
 // and to answer commands sent ahead (a pair of NOOPs, once per session), the steps after STOR go
 // pipelined: [set time, SIZE] in one round trip, then [RNFR, RNTO] in another, instead of five;
-// and STOR is written right behind EPSV (ftpPipeline.ts withCommandBehindEpsv), one round trip
-// fewer again. A failed or aborted upload deletes the temporary file (on
+// and STOR is written right behind EPSV (ftpPipeline.ts withCommandBehindEpsv; RETR and LIST
+// too), one round trip fewer again. A failed or aborted upload deletes the temporary file (on
 // another connection if its own died) and leaves the old content. An upload whose connection turns
 // out to be dead before any data was sent is tried again on another connection.
 // There is no server-side copy or hard link over FTP, so the engine keeps trash copies of replaced
@@ -296,7 +296,7 @@ export class FtpBackend implements Backend {
       if (dir === '') throw new StorageError(`folder does not exist or cannot be opened on ${this.label}: ${this.root}`, false);
       throw ftpFail('list folder', dir, this.label, 'no such folder, or permission denied');
     }
-    const infos = await client.list();
+    const infos = await this.listWorkingDir(client);
     const entries: Entry[] = [];
     const skipped: SkippedEntry[] = [];
     const needTimes: { entry: Entry; info: FileInfo }[] = [];
@@ -496,7 +496,7 @@ export class FtpBackend implements Backend {
       if (!out.destroyed) out.destroy(abortErrorOf(signal as AbortSignal));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    const finished = client.downloadTo(out, this.abs(path)).then(
+    const finished = this.retr(client, out, this.abs(path)).then(
       () => {
         outcome = { ok: true };
         this.pool.release(client);
@@ -545,7 +545,7 @@ export class FtpBackend implements Backend {
         };
         signal?.addEventListener('abort', onAbort, { once: true });
         try {
-          await client.downloadTo(sink, this.abs(path));
+          await this.retr(client, sink, this.abs(path));
         } catch (error) {
           if (signal?.aborted) throw abortErrorOf(signal);
           throw error;
@@ -707,15 +707,41 @@ export class FtpBackend implements Backend {
   }
 
   /**
-   * basic-ftp's uploadFrom, with STOR sent right behind EPSV where this connection has settled on
-   * EPSV and the server takes commands sent ahead (withCommandBehindEpsv).
+   * Whether a transfer command can go right behind EPSV (withCommandBehindEpsv): this connection
+   * has settled on EPSV and the server takes commands sent ahead.
    */
+  private canSendBehindEpsv(client: Client): boolean {
+    return this.pipelining === 'yes' && client.prepareTransfer === enterPassiveModeIPv6;
+  }
+
+  /** basic-ftp's uploadFrom, with STOR behind EPSV where it can go there. */
   private async stor(client: Client, source: Readable, remotePath: string): Promise<void> {
-    if (this.pipelining === 'yes' && client.prepareTransfer === enterPassiveModeIPv6) {
+    if (this.canSendBehindEpsv(client)) {
       await withCommandBehindEpsv(client, `STOR ${remotePath}`, () => client.uploadFrom(source, remotePath));
     } else {
       await client.uploadFrom(source, remotePath);
     }
+  }
+
+  /** basic-ftp's downloadTo, with RETR behind EPSV where it can go there. */
+  private async retr(client: Client, sink: Writable, remotePath: string): Promise<void> {
+    if (this.canSendBehindEpsv(client)) {
+      await withCommandBehindEpsv(client, `RETR ${remotePath}`, () => client.downloadTo(sink, remotePath));
+    } else {
+      await client.downloadTo(sink, remotePath);
+    }
+  }
+
+  /**
+   * basic-ftp's list() of the working folder, with the listing command behind EPSV where it can go
+   * there and basic-ftp has settled on one ("LIST -a", or "LIST" where that is refused).
+   */
+  private async listWorkingDir(client: Client): Promise<FileInfo[]> {
+    const [command, ...others] = client.availableListCommands;
+    if (command !== undefined && others.length === 0 && this.canSendBehindEpsv(client)) {
+      return withCommandBehindEpsv(client, command, () => client.list());
+    }
+    return client.list();
   }
 
   /**

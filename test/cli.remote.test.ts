@@ -76,4 +76,16 @@ describe('syncengine CLI with an ftps:// target', () => {
     assert.match(r.stderr, /login|auth|password/i);
     assert.deepEqual(fs.readdirSync(path.join(server.root, folder)), []);
   });
+
+  it('a destination folder the server will not create is an error, and the CLI exits at once', async () => {
+    fx.write('src', 'a.txt', 'A');
+    // The FTP user may not create folders at the file system's root.
+    const target = `ftps://${server.user}@127.0.0.1:${server.port}/syncengine-not-allowed-here`;
+    const started = Date.now();
+    const r = await runCliProcess(['sync', fx.src, target, '--allow-untrusted-cert'], { env: { SYNCENGINE_PASSWORD: server.password }, timeoutMs: 30_000 });
+    assert.equal(r.signal, null, `the CLI did not exit by itself after the error (killed after ${Date.now() - started} ms); stderr: ${r.stderr}`);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /Cannot create folder "" \(the target folder\) on .*127\.0\.0\.1.*permission denied/);
+    assert.equal(fs.existsSync('/syncengine-not-allowed-here'), false);
+  });
 });

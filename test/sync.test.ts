@@ -2,7 +2,7 @@
 // ignore rules, bad arguments, check-before-overwrite, pause/cancel, progress, retries, failure
 // isolation, the lock, subset syncs and the hash cache.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,7 +16,7 @@ import { StorageError } from '../src/core/errors';
 import type { SyncEvent } from '../src/core/events';
 import { OFF_THREAD_MIN_BYTES } from '../src/core/offThreadHash';
 import { pairId } from '../src/core/state';
-import { Fixture } from './helpers/fixture';
+import { CLI, Fixture } from './helpers/fixture';
 
 let fixture: Fixture | undefined;
 function setup(): Fixture {
@@ -665,6 +665,21 @@ describe('plan and status', () => {
     const sync = await fx.cli('sync', fx.src, missing);
     assert.equal(sync.code, 0, sync.stderr);
     assert.equal(fs.readFileSync(path.join(missing, 'sub', 'b.txt'), 'utf8'), 'bb');
+  });
+
+  it('output into a pipe whose reader has gone (plan | head) ends quietly, after the sync is done', async () => {
+    const fx = setup();
+    for (let i = 0; i < 200; i++) fx.write('src', `f${i}.txt`, String(i));
+    for (const command of ['plan', 'sync']) {
+      const child = spawn(process.execPath, [CLI, command, fx.src, fx.dst], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.destroy(); // the reader is gone before the CLI writes anything
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+      assert.equal(code, 0, `${command}: ${stderr}`);
+      assert.doesNotMatch(stderr, /EPIPE|Error/, command);
+    }
+    assert.equal(fx.files('dst')['f199.txt'], '199', 'the sync itself went through');
   });
 });
 

@@ -60,7 +60,8 @@ import { assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } 
 import { tempName } from './localTree';
 import { sendPipelined, withCommandBehindEpsv } from './ftpPipeline';
 import { FtpPool, connectFtp, greetings, type FtpConnectSettings, type FtpTls } from './ftpPool';
-import { causeOf, formatFtpTimestamp, ftpError, ftpFail, isAbortError, isReplyError, mlstFactsLine, parseListDate, parseMdtmReply, replyText, type CommandKind, type Subject } from './ftpProtocol';
+import { causeOf, formatFtpTimestamp, ftpError, ftpFail, isAbortError, isReplyError, mlstFactsLine, parseListDate, parseMdtmReply, replyText, type CommandKind } from './ftpProtocol';
+import type { Subject } from './subject';
 import type { ConnectOptions } from './registry';
 import type { Backend, Entry, ListDirResult, SkippedEntry, WriteOptions } from './types';
 

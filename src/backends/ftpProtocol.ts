@@ -3,13 +3,7 @@
 // that servers report (MDTM/MLSx "YYYYMMDDHHMMSS[.sss]" in UTC, and the imprecise dates of LIST).
 import { FTPError } from 'basic-ftp';
 import { StorageError, SyncError } from '../core/errors';
-
-/** A path, or a pair of paths for moves, as it appears in messages. */
-export type Subject = string | readonly [from: string, to: string];
-
-export function describeSubject(path: Subject): string {
-  return typeof path === 'string' ? JSON.stringify(path) : `${JSON.stringify(path[0])} to ${JSON.stringify(path[1])}`;
-}
+import { describeSubject, type Subject } from './subject';
 
 function errorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

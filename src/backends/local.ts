@@ -28,17 +28,12 @@ import { assertSafeRelativePath, parentOf } from '../core/paths';
 import { CAUSES, errorCode, TRANSIENT_CODES } from './fsErrors';
 import { kindOf, listLocalDir, ReadAccess, tempName, walkInWorker } from './localTree';
 import type { Backend, ColumnTreeListing, Entry, ListDirOptions, ListDirResult, TreeListing, TreeListingOptions, WriteOptions } from './types';
+import { describeSubject as describe, type Subject } from './subject';
 
 function isAbortError(error: unknown): boolean {
   return (error as { name?: unknown } | null)?.name === 'AbortError';
 }
 
-/** A path, or a pair of paths for moves and copies, as it appears in messages. */
-type Subject = string | readonly [from: string, to: string];
-
-function describe(path: Subject): string {
-  return typeof path === 'string' ? JSON.stringify(path) : `${JSON.stringify(path[0])} to ${JSON.stringify(path[1])}`;
-}
 
 /**
  * Turns a Node file-system error into a StorageError whose message names the operation, the path and

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { StorageError, SyncError } from '../core/errors';
 import { isEngineName, isSafeName, joinPath } from '../core/paths';
 import type { Entry, SkippedEntry } from './types';
+import { describeSubject, type Subject as PathSubject } from './subject';
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -18,13 +19,12 @@ export interface S3Place {
 }
 
 /** A path, or a pair of paths for moves and copies, as it appears in messages. */
-export type Subject = string | readonly [from: string, to: string] | undefined;
+export type Subject = PathSubject | undefined;
 
 /** "Cannot read "a.txt" in s3://b/p at <endpoint>", or "Cannot list s3://b/p at <endpoint>" without a path. */
 export function cannot(operation: string, subject: Subject, place: S3Place): string {
   if (subject === undefined) return `Cannot ${operation} ${place.where}`;
-  const what = typeof subject === 'string' ? JSON.stringify(subject) : `${JSON.stringify(subject[0])} to ${JSON.stringify(subject[1])}`;
-  return `Cannot ${operation} ${what} in ${place.where}`;
+  return `Cannot ${operation} ${describeSubject(subject)} in ${place.where}`;
 }
 
 interface SdkErrorShape {

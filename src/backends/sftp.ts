@@ -61,6 +61,7 @@ import { tempName } from './localTree';
 import type { ConnectOptions } from './registry';
 import { localUserName, parseJumpSpec, resolveSshHost, type SshHostSettings } from './sshConfig';
 import type { Backend, Entry, ListDirOptions, ListDirResult, SkippedEntry, WriteOptions } from './types';
+import { describeSubject as describe, type Subject } from './subject';
 
 // ---------------------------------------------------------------------------------------------
 // Tuning
@@ -99,11 +100,6 @@ export class SftpAuthError extends StorageError {
 /** The connection could not be set up or was lost; `transient` for network-level causes. */
 export class SftpConnectionError extends StorageError {}
 
-type Subject = string | readonly [from: string, to: string];
-
-function describe(path: Subject): string {
-  return typeof path === 'string' ? JSON.stringify(path) : `${JSON.stringify(path[0])} to ${JSON.stringify(path[1])}`;
-}
 
 function codeOf(error: unknown): string | number | undefined {
   const code = (error as { code?: unknown } | null)?.code;

@@ -97,7 +97,15 @@ async function openPair(args: CliArgs, io: CliIO): Promise<Pair> {
   }
   // A first sync creates the destination folder; later ones expect it (a missing one is an error
   // from the listing, and the empty-side guard stands behind that).
-  if (!hasState && args.command === 'sync') await destinationBackend.mkdir('');
+  if (!hasState && args.command === 'sync') {
+    try {
+      await destinationBackend.mkdir('');
+    } catch (error) {
+      // Open connections would keep the process alive after the error is printed.
+      await Promise.all([sourceBackend.close(), destinationBackend.close()]).catch(() => undefined);
+      throw error;
+    }
+  }
   return { source: sourceBackend, destination: destinationBackend, stateDir };
 }
 
@@ -197,7 +205,16 @@ async function runCommand(args: CliArgs, pair: Pair, io: CliIO): Promise<number>
     return code;
 }
 
+/** A reader that stopped reading (`syncengine plan … | head`) is not an error: the run is over by the time output is written. */
+function ignoreClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') return;
+    throw error;
+  });
+}
+
 if (require.main === module || process.env.SYNCENGINE_FORCE_MAIN) {
+  ignoreClosedPipe(process.stdout);
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

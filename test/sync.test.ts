@@ -16,7 +16,7 @@ import { StorageError } from '../src/core/errors';
 import type { SyncEvent } from '../src/core/events';
 import { OFF_THREAD_MIN_BYTES } from '../src/core/offThreadHash';
 import { pairId } from '../src/core/state';
-import { CLI, Fixture } from './helpers/fixture';
+import { CLI, Fixture, runCliProcess } from './helpers/fixture';
 
 let fixture: Fixture | undefined;
 function setup(): Fixture {
@@ -306,6 +306,26 @@ describe('bad input', () => {
     assert.equal(r.code, 2);
     assert.equal(r.json?.exitCode, 2);
     assert.match(r.json?.error.message, /Unknown sync mode/);
+  });
+  // Node's recursive mkdir never returns there (mkdir answers ENOENT under an existing parent).
+  it('a state folder that cannot be made (under /proc) is a prompt error; the destination is not created', { skip: !fs.existsSync('/proc/self') }, async () => {
+    const fx = setup();
+    fx.write('src', 'a', '1');
+    const destination = path.join(fx.root, 'new-destination');
+    const r = await runCliProcess(['sync', fx.src, destination, '--state-dir', '/proc/syncengine-no-such/state'], { timeoutMs: 20_000 });
+    assert.equal(r.signal, null, 'the CLI hung and was killed');
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /Cannot create the sync state folder \/proc\/syncengine-no-such\/state\/\w+ \(ENOENT/);
+    assert.equal(fs.existsSync(destination), false);
+  });
+  it('a destination under a file is a clear error, not a raw ENOTDIR', async () => {
+    const fx = setup();
+    fx.write('src', 'a', '1');
+    fx.write('dst', 'file', 'x');
+    const r = await fx.cli('sync', fx.src, path.join(fx.dst, 'file', 'sub'));
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^syncengine: Cannot create folder "" \(the target folder\): a file is in the way\n$/);
+    assert.deepEqual(fx.files('dst'), { file: 'x' });
   });
   it('a destination that disappeared after a sync is an error, not a re-creation', async () => {
     const fx = setup();

@@ -29,6 +29,7 @@ import { CAUSES, errorCode, TRANSIENT_CODES } from './fsErrors';
 import { kindOf, listLocalDir, ReadAccess, tempName, walkInWorker } from './localTree';
 import type { Backend, ColumnTreeListing, Entry, ListDirOptions, ListDirResult, TreeListing, TreeListingOptions, WriteOptions } from './types';
 import { describeSubject as describe, type Subject } from './subject';
+import { makeDirs } from '../core/makeDirs';
 
 function isAbortError(error: unknown): boolean {
   return (error as { name?: unknown } | null)?.name === 'AbortError';
@@ -404,7 +405,7 @@ export class LocalBackend implements Backend {
     const dir = parentOf(path);
     if (this.createdDirs.has(dir)) return;
     try {
-      fs.mkdirSync(parentAbs, { recursive: true });
+      makeDirs(parentAbs);
     } catch (error) {
       const code = errorCode(error);
       if (code === 'EEXIST' || code === 'ENOTDIR') throw fail('write', path, 'a parent is a file, not a folder');
@@ -433,7 +434,7 @@ export class LocalBackend implements Backend {
     assertSafeRelativePath(path);
     this.assertInsideRoot(path, path);
     try {
-      fs.mkdirSync(this.abs(path), { recursive: true });
+      makeDirs(this.abs(path));
     } catch (error) {
       const code = errorCode(error);
       if (code === 'EEXIST' || code === 'ENOTDIR') throw fail('create folder', path, 'a file is in the way');
@@ -563,7 +564,7 @@ export class LocalBackend implements Backend {
     const parent = parentOf(path);
     if (parent === '') return;
     try {
-      fs.mkdirSync(this.abs(parent), { recursive: true });
+      makeDirs(this.abs(parent));
     } catch (error) {
       const code = errorCode(error);
       if (code === 'EEXIST' || code === 'ENOTDIR') throw fail(operation, path, 'a parent is a file, not a folder');

@@ -66,7 +66,13 @@ function connectOptions(args: CliArgs, io: CliIO): ConnectOptions {
 async function openPair(args: CliArgs, io: CliIO): Promise<Pair> {
   const source = parseTarget(args.source, 'source');
   const destination = parseTarget(args.destination, 'destination');
-  const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
+  const isDir = (p: string) => {
+    try {
+      return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
+    } catch {
+      return false; // ENOTDIR (a file above it), EACCES: not a folder we can use
+    }
+  };
   if (source.kind === 'local' && !isDir(source.path)) throw new UsageError(`The source folder ${source.path} does not exist (or is not a folder)`);
   if (source.kind === 'local' && destination.kind === 'local') {
     if (source.path === destination.path) throw new UsageError('The source and the destination are the same folder');
@@ -99,6 +105,8 @@ async function openPair(args: CliArgs, io: CliIO): Promise<Pair> {
   // from the listing, and the empty-side guard stands behind that).
   if (!hasState && args.command === 'sync') {
     try {
+      // A run that cannot keep its state must not create the destination either.
+      StateStore.makeFolder(stateDir);
       await destinationBackend.mkdir('');
     } catch (error) {
       // Open connections would keep the process alive after the error is printed.
@@ -140,9 +148,11 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
       return EXIT.ok;
     }
     args = parsed.args;
+    // Before connecting or creating anything: a bad ignore file is a usage error that changes nothing.
+    const ignorePatterns = args.ignoreFile ? readIgnoreFile(args.ignoreFile) : [];
     const pair = await openPair(args, io);
     try {
-      return await runCommand(args, pair, io);
+      return await runCommand(args, pair, io, ignorePatterns);
     } finally {
       await Promise.all([pair.source.close(), pair.destination.close()]).catch(() => undefined);
     }
@@ -153,7 +163,7 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
   }
 }
 
-async function runCommand(args: CliArgs, pair: Pair, io: CliIO): Promise<number> {
+async function runCommand(args: CliArgs, pair: Pair, io: CliIO, ignorePatterns: string[]): Promise<number> {
     if (args.command === 'clear') {
       new StateStore(pair.stateDir, { source: pair.source.id, destination: pair.destination.id }).clear();
       if (args.json) io.stdout.write(JSON.stringify({ command: 'clear', stateDir: pair.stateDir, exitCode: 0 }) + '\n');
@@ -177,7 +187,7 @@ async function runCommand(args: CliArgs, pair: Pair, io: CliIO): Promise<number>
         destination: pair.destination,
         stateDir: pair.stateDir,
         options: args.options,
-        ignorePatterns: args.ignoreFile ? readIgnoreFile(args.ignoreFile) : [],
+        ignorePatterns,
         ...(args.paths ? { scope: args.paths } : {}),
         limits: { ...(args.transfers ? { transfers: args.transfers } : {}), ...(args.operations ? { operations: args.operations } : {}) },
         ...(args.maxDelete !== undefined ? { maxDeletePercent: args.maxDelete } : {}),

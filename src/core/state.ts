@@ -9,6 +9,7 @@ import { BaseTable } from './baseTable';
 import { LockedError, SyncError, errorMessage } from './errors';
 import type { Base, BaseEntry, SideSnapshot } from './model';
 import type { Side } from './options';
+import { makeDirs } from './makeDirs';
 
 /** Journal records are written when this many are pending, or this long after the first of them. */
 const JOURNAL_BATCH = 256;
@@ -48,6 +49,12 @@ function unpackEntry(p: PackedEntry): BaseEntry {
 export class StateCorruptError extends SyncError {
   constructor(file: string, cause: unknown) {
     super(`The sync state in ${file} cannot be read (${errorMessage(cause)}). Run "syncengine clear" on this pair to start over with a full comparison.`, { cause });
+  }
+}
+
+export class StateFolderError extends SyncError {
+  constructor(dir: string, cause: unknown) {
+    super(`Cannot create the sync state folder ${dir} (${errorMessage(cause)}). Nothing was changed; give a folder that can be written.`, { cause });
   }
 }
 
@@ -105,9 +112,18 @@ export class StateStore {
     return ['base.bin', 'base.json', 'journal.log'].some((name) => fs.existsSync(path.join(dir, name)));
   }
 
+  /** Create a pair's state folder (and those above it), or say clearly why it cannot be. */
+  static makeFolder(dir: string): void {
+    try {
+      makeDirs(dir);
+    } catch (error) {
+      throw new StateFolderError(dir, error);
+    }
+  }
+
   /** Take the pair's lock; a lock left by a dead process on this machine is taken over. */
   lock(): void {
-    fs.mkdirSync(this.dir, { recursive: true });
+    StateStore.makeFolder(this.dir);
     const lockFile = this.file('lock');
     const info = JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() });
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -219,7 +235,7 @@ export class StateStore {
     this.journalTimer = undefined;
     if (this.journalPending.length === 0) return;
     if (this.journalFd === undefined) {
-      fs.mkdirSync(this.dir, { recursive: true });
+      makeDirs(this.dir);
       this.journalFd = fs.openSync(this.file('journal.log'), 'a');
     }
     const text = this.journalPending.join('\n') + '\n';
@@ -241,7 +257,7 @@ export class StateStore {
   /** Write the whole base atomically and drop the journal it now contains (when anything changed). */
   commit(base: Base | BaseTable): void {
     if (!this.needsCommit) return;
-    fs.mkdirSync(this.dir, { recursive: true });
+    makeDirs(this.dir);
     const table = base instanceof BaseTable ? base : BaseTable.fromMap(base);
     writeFileAtomic(this.basePath, table.encode({ hashAlgorithm: 'md5', pair: this.pairInfo, savedAt: new Date().toISOString() }));
     this.journalPending = []; // the base just written holds them
@@ -274,7 +290,7 @@ export class StateStore {
     }
     const data: Record<string, [number, number, number | null, string]> = {};
     for (const [p, e] of cache) data[p] = [e.size, e.mtimeMs, e.ino ?? null, e.hash];
-    fs.mkdirSync(this.dir, { recursive: true });
+    makeDirs(this.dir);
     writeFileAtomic(file, JSON.stringify(data));
   }
 
@@ -288,7 +304,7 @@ export class StateStore {
   }
 
   saveIgnoreFiles(files: Record<string, string>): void {
-    fs.mkdirSync(this.dir, { recursive: true });
+    makeDirs(this.dir);
     writeFileAtomic(this.file('ignore-files.json'), JSON.stringify(files));
   }
 

@@ -16,6 +16,7 @@ import { withSyncProgress } from './progress';
 import { remoteUri, REMOTE_SCHEME } from './remoteFileSystem';
 import type { SyncViewNode } from './syncView';
 import { summarize, type RunRequest, type TargetSession } from './targetSession';
+import { makeDirs } from '../core/makeDirs';
 
 export class Commands implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
@@ -316,7 +317,7 @@ export class Commands implements vscode.Disposable {
     if (!name) return undefined;
     const onSave = await vscode.window.showQuickPick(['Yes', 'No'], { title: 'SyncEngine: Create Config (3/3)', placeHolder: 'Upload files when you save them?' });
     if (!onSave) return undefined;
-    fs.mkdirSync(path.dirname(file.fsPath), { recursive: true });
+    makeDirs(path.dirname(file.fsPath));
     fs.writeFileSync(file.fsPath, configTemplate({ name, url: url.trim(), syncOnSave: onSave === 'Yes' }), { flag: 'wx' });
     await vscode.window.showTextDocument(file);
     return file;
@@ -336,7 +337,7 @@ export class Commands implements vscode.Disposable {
       const choice = await vscode.window.showWarningMessage(`${CONFIG_RELATIVE_PATH} exists already. Replace it with the imported settings?`, { modal: true }, 'Replace');
       if (choice !== 'Replace') return undefined;
     }
-    fs.mkdirSync(path.dirname(file.fsPath), { recursive: true });
+    makeDirs(path.dirname(file.fsPath));
     fs.writeFileSync(file.fsPath, config);
     log().info(`Imported ${source.fsPath} into ${file.fsPath}:`);
     for (const line of report) log().info(`  ${line}`);

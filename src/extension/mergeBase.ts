@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { makeDirs } from '../core/makeDirs';
 
 const MAX_BYTES = 512 * 1024;
 const MAX_ENTRIES = 200;
@@ -19,7 +20,7 @@ export class MergeBaseStore {
       if (!st.isFile() || st.size > MAX_BYTES) return;
       const data = fs.readFileSync(file);
       const md5 = createHash('md5').update(data).digest('hex');
-      fs.mkdirSync(this.dir, { recursive: true });
+      makeDirs(this.dir);
       const target = path.join(this.dir, md5);
       if (fs.existsSync(target)) {
         const now = new Date();

@@ -777,6 +777,33 @@ describe('FtpBackend: faults', () => {
     }
   });
 
+  it('an upload cancelled midway removes its temporary file and leaves no timer that would keep the process alive', async () => {
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    const backend = await connect(srv, folder);
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    try {
+      const before = timers();
+      const controller = new AbortController();
+      const source = generatedSource(16 * 1024 * 1024, { chunkSize: 64 * 1024, delayMs: 2 });
+      await assert.rejects(
+        backend.write('doc.bin', source.stream(), {
+          signal: controller.signal,
+          onBytes: (bytes) => {
+            if (bytes >= 512 * 1024) controller.abort();
+          },
+        }),
+      );
+      assert.deepEqual(tempFilesBelow(folder), [], 'the partial temporary file was removed');
+      await new Promise((resolve) => setImmediate(resolve));
+      // (A CLI run cancelled with Ctrl-C waited 10 s for such a timer before it could exit.)
+      assert.equal(timers(), before, `timers pending: ${process.getActiveResourcesInfo().join(', ')}`);
+    } finally {
+      await backend.close();
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   it('a session killed mid-download fails the stream with a transient error', async () => {
     const srv = await server('none');
     const folder = srv.makeFolder();

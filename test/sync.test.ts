@@ -9,11 +9,15 @@ import { Readable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import { LocalBackend } from '../src/backends/local';
 import type { Entry, WriteOptions } from '../src/backends/types';
-import { ProgressLine } from '../src/cli/output';
+import { ProgressLine, humanSummary } from '../src/cli/output';
+import { emptyStats } from '../src/core/executor';
+import type { Plan } from '../src/core/model';
+import { DEFAULT_PLAN_OPTIONS } from '../src/core/options';
+import { emptyCounts } from '../src/core/planner';
 import { SyncController } from '../src/core/control';
 import { runSync, type SyncRequest } from '../src/core/engine';
 import { StorageError } from '../src/core/errors';
-import type { SyncEvent } from '../src/core/events';
+import type { SyncEvent, SyncStats } from '../src/core/events';
 import { OFF_THREAD_MIN_BYTES } from '../src/core/offThreadHash';
 import { pairId } from '../src/core/state';
 import { CLI, Fixture, runCliProcess } from './helpers/fixture';
@@ -523,6 +527,52 @@ describe('executor control and events', () => {
     assert.equal(Object.keys(fx.files('dst')).length, 30);
   });
 
+  it('a cancel while the destination is not reading the file ends the run cleanly, and closes the source', async () => {
+    const fx = setup();
+    fx.write('src', 'big.bin', Buffer.alloc(4 * 1024 * 1024, 7));
+    const controller = new SyncController();
+    let source: Readable | undefined;
+    // A destination that takes one chunk, then stops reading (waits for acknowledgements, say) and
+    // gives up on the abort without listening to its source any more: the source's abort error
+    // then comes when nobody reads.
+    class StallingBackend extends LocalBackend {
+      override async write(_path: string, data: Buffer | Readable, options: WriteOptions = {}): Promise<Entry> {
+        source = data as Readable;
+        await new Promise<void>((resolve) => source!.once('data', () => resolve()));
+        source.pause();
+        controller.cancel();
+        await new Promise((resolve) => setTimeout(resolve, 50)); // finishing its requests in flight
+        options.signal?.throwIfAborted();
+        throw new Error('not cancelled');
+      }
+    }
+    const result = await runSync(request(fx, { destination: new StallingBackend(fx.dst), controller }));
+    assert.equal(result.stats.cancelled, true);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // an unheard stream error would end the process here
+    assert.equal(source!.destroyed, true, 'the source handed to the destination is closed');
+    assert.deepEqual(fx.files('dst'), {});
+    const next = await fx.sync();
+    assert.equal(next.code, 0, next.stderr);
+    assert.equal(fx.files('dst')['big.bin']?.length, 4 * 1024 * 1024);
+  });
+
+  it('a destination that fails without reading the whole file gets its source closed (no open file left behind)', async () => {
+    const fx = setup();
+    fx.write('src', 'big.bin', Buffer.alloc(4 * 1024 * 1024, 7));
+    let source: Readable | undefined;
+    class FailingBackend extends LocalBackend {
+      override async write(_path: string, data: Buffer | Readable): Promise<Entry> {
+        source = data as Readable;
+        await new Promise<void>((resolve) => source!.once('data', () => resolve()));
+        source.pause();
+        throw new StorageError('the server refused the upload', false);
+      }
+    }
+    const result = await runSync(request(fx, { destination: new FailingBackend(fx.dst) }));
+    assert.deepEqual(result.stats.errors.map((e) => e.path), ['big.bin']);
+    assert.equal(source!.destroyed, true);
+  });
+
   it('retries transient errors, isolates permanent ones, and converges next run', async () => {
     const fx = setup();
     for (const n of ['a', 'b', 'c']) fx.write('src', n, n);
@@ -711,6 +761,25 @@ describe('progress line', () => {
     assert.match(out, /\r\x1b\[2KSyncing: 3\/10 files · 3\.0 MiB\/10\.0 MiB · 1\.0 MiB\/s · ETA 7s/);
     line.clear();
     assert.ok(out.endsWith('\r\x1b[2K'));
+  });
+
+  it('the summary says "In sync" only when it is: not after a cancel, an error or an open conflict', () => {
+    const summary = (change: (stats: SyncStats) => void) => {
+      const stats = emptyStats();
+      stats.durationMs = 1500;
+      change(stats);
+      const plan: Plan = { options: DEFAULT_PLAN_OPTIONS, items: [], counts: emptyCounts(), firstSync: false, warnings: [] };
+      return humanSummary({ plan, stats, skipped: [] }, false);
+    };
+    assert.equal(summary(() => undefined), 'In sync (1.50s): nothing to do.');
+    assert.equal(summary((s) => (s.cancelled = true)), 'Cancelled after 1.50s; finished work is saved and the next run goes on from there.');
+    assert.equal(
+      summary((s) => Object.assign(s, { cancelled: true, uploaded: 2, bytesTransferred: 2048 })),
+      'Cancelled after 1.50s, with 2 uploaded (2.0 KiB transferred) before that; finished work is saved and the next run goes on from there.',
+    );
+    assert.equal(summary((s) => s.errors.push({ path: 'a', message: 'cannot read' })), 'Nothing changed (1.50s).\nError: a: cannot read');
+    assert.match(summary((s) => s.conflicts.push({ path: 'b', reason: 'both-modified' })), /^Nothing changed \(1\.50s\)\.\nConflict: b/);
+    assert.equal(summary((s) => Object.assign(s, { uploaded: 1, bytesTransferred: 10 })), 'Done in 1.50s: 1 uploaded (10 B transferred).');
   });
 });
 

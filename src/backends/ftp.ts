@@ -834,7 +834,14 @@ export class FtpBackend implements Backend {
         }
       }
     };
-    await Promise.race([attempt().catch(() => undefined), sleep(10_000)]);
+    // The timer is cleared: left pending, it would keep the process alive for the full 10 s.
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)));
+    try {
+      await Promise.race([attempt().catch(() => undefined), limit]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Sets a file's modification time: MFMT, or MDTM with a time argument (vsftpd and others). */

@@ -159,8 +159,12 @@ export function humanSummary(result: SyncResult, dryRun: boolean): string {
       [stats.conflictsResolved, 'conflicts settled'],
     ]);
     const took = `${(stats.durationMs / 1000).toFixed(2)}s`;
-    if (stats.cancelled) lines.push(`Cancelled after ${took}; finished work is saved and the next run goes on from there.`);
-    lines.push(done.length ? `Done in ${took}: ${done.join(', ')} (${formatBytes(stats.bytesTransferred)} transferred).` : `In sync (${took}): nothing to do.`);
+    const what = `${done.join(', ')} (${formatBytes(stats.bytesTransferred)} transferred)`;
+    // "In sync" only when it is true: not after a cancel, an error or a conflict left open.
+    if (stats.cancelled) lines.push(`Cancelled after ${took}${done.length ? `, with ${what} before that` : ''}; finished work is saved and the next run goes on from there.`);
+    else if (done.length) lines.push(`Done in ${took}: ${what}.`);
+    else if (stats.errors.length === 0 && stats.conflicts.length === 0) lines.push(`In sync (${took}): nothing to do.`);
+    else lines.push(`Nothing changed (${took}).`);
   }
   for (const w of plan.warnings) lines.push(`Warning: ${w}`);
   for (const s of skipped.slice(0, 20)) lines.push(`Skipped on the ${s.side}: ${s.path} (${s.reason})`);

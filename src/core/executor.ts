@@ -2,7 +2,7 @@
 // every file against what the plan saw just before touching it, keeps what it replaces or deletes in
 // the side's trash, journals each finished change, retries transient errors, and isolates failures.
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { Backend, Entry, WriteOptions } from '../backends/types';
 import type { SyncController } from './control';
 import { copyByTransfer } from './copyByTransfer';
@@ -241,9 +241,13 @@ export class Executor {
           else done(null, chunk);
         },
       });
+      // The backend sees an error through the stream while it reads; once it has given up (a
+      // cancel, a failed request) nobody listens, and an unheard 'error' would end the process.
+      hashing.on('error', () => undefined);
+      let input: Readable | undefined;
       let reported = 0;
       try {
-        const input = await backends[from].read(path, controller.signal);
+        input = await backends[from].read(path, controller.signal);
         input.on('error', (e) => hashing.destroy(e));
         written = await write(input.pipe(hashing), {
           mtimeMs: expectedSource.mtimeMs,
@@ -259,6 +263,9 @@ export class Executor {
       } catch (error) {
         md5?.discard();
         stopHashing.abort();
+        // A backend that stopped reading leaves the source open: close it (and its file) here.
+        hashing.destroy();
+        input?.destroy();
         throw error;
       }
       this.doneBytes += counted - reported;

@@ -2,6 +2,7 @@
 // the three-way table, a rename (replayed as a move, nothing re-uploaded), keep-both, and
 // convergence. Each remote backend's test file calls runRemoteScenarios with its own store.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -138,6 +139,36 @@ export function runRemoteScenarios(name: string, makeRemote: () => Promise<Remot
         assert.equal(first.stats.uploaded, 5);
         const next = await sync();
         assert.deepEqual(next.plan.counts, { ...next.plan.counts, upload: 0, download: 0, conflicts: 0, record: 0 });
+      });
+    });
+
+    it('a cancel during a large upload ends the run at once, leaves no partial file, and the next run sends it', { timeout }, async () => {
+      await withPair(async ({ local, remote, sync }) => {
+        const big = randomBytes(48 * 1024 * 1024);
+        fs.writeFileSync(path.join(local, 'big.bin'), big);
+        fs.writeFileSync(path.join(local, 'small.txt'), 's');
+        const controller = new SyncController();
+        let cancelledAt = 0;
+        const result = await sync({
+          controller,
+          onEvent: (event) => {
+            if (event.type === 'file-progress' && event.path === 'big.bin' && event.bytes < event.total && cancelledAt === 0) {
+              cancelledAt = Date.now();
+              controller.cancel();
+            }
+          },
+        });
+        assert.ok(cancelledAt > 0, 'the upload reported progress before it ended');
+        assert.equal(result.stats.cancelled, true);
+        assert.ok(Date.now() - cancelledAt < 5000, `the run ended ${Date.now() - cancelledAt} ms after the cancel`);
+        // An error the cancelled transfer left unheard would surface as an uncaught exception here.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        assert.equal(await remote.stat('big.bin'), undefined, 'nothing under the real name until the whole file is there');
+        const next = await sync();
+        assert.deepEqual(next.stats.errors, []);
+        const sent: Buffer[] = [];
+        for await (const chunk of await remote.read('big.bin')) sent.push(chunk as Buffer);
+        assert.ok(Buffer.concat(sent).equals(big), 'the next run sent the whole file');
       });
     });
 

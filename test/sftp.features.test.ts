@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HostKeyError, checkHostKey, fingerprintOf, hostFieldMatches, knownHostsName, parseKnownHosts, wildcardMatch } from '../src/backends/knownHosts';
 import type { ConnectOptions } from '../src/backends/registry';
-import { SftpAuthError, SftpBackend, open, shellQuote } from '../src/backends/sftp';
+import { SftpAuthError, SftpBackend, open, shellQuote, writesInFlight } from '../src/backends/sftp';
 import { parseJumpSpec, resolveSshHost } from '../src/backends/sshConfig';
 import type { Backend } from '../src/backends/types';
 import type { RemoteHostTarget } from '../src/config/target';
@@ -125,6 +125,13 @@ describe('SFTP: authentication', () => {
     assert.equal(questions.length, 1, JSON.stringify(questions));
     assert.equal(questions[0]!.secret, true);
     assert.match(questions[0]!.question, new RegExp(`Password for ${a.user}@127\\.0\\.0\\.1:${a.port}`));
+  });
+
+  it('an upload keeps about one channel window of writes in flight: 8 of 255 KiB on OpenSSH, never fewer than 2 or more than 16', () => {
+    // OpenSSH's limits@openssh.com max-write-length, and ssh2's default without that extension.
+    assert.equal(writesInFlight(261_120), 8);
+    assert.equal(writesInFlight(34_000 - 13), 16);
+    assert.equal(writesInFlight(4 * 1024 * 1024), 2);
   });
 
   it('listing and stat share one connection however many are in flight; transfers open more', T, async () => {

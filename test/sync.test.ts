@@ -15,6 +15,7 @@ import type { Plan } from '../src/core/model';
 import { DEFAULT_PLAN_OPTIONS } from '../src/core/options';
 import { emptyCounts } from '../src/core/planner';
 import { SyncController } from '../src/core/control';
+import { copyByTransfer } from '../src/core/copyByTransfer';
 import { runSync, type SyncRequest } from '../src/core/engine';
 import { StorageError } from '../src/core/errors';
 import type { SyncEvent, SyncStats } from '../src/core/events';
@@ -571,6 +572,20 @@ describe('executor control and events', () => {
     const result = await runSync(request(fx, { destination: new FailingBackend(fx.dst) }));
     assert.deepEqual(result.stats.errors.map((e) => e.path), ['big.bin']);
     assert.equal(source!.destroyed, true);
+  });
+
+  it('a copy through a local temporary file (stores without a copy of their own) closes that file when the write fails', async () => {
+    const fx = setup();
+    fx.write('dst', 'big.bin', Buffer.alloc(9 * 1024 * 1024, 3)); // above the in-memory limit
+    let source: Readable | undefined;
+    class RefusingBackend extends LocalBackend {
+      override async write(_path: string, data: Buffer | Readable): Promise<Entry> {
+        source = data as Readable;
+        throw new StorageError('the server refused the upload', false);
+      }
+    }
+    await assert.rejects(copyByTransfer(new RefusingBackend(fx.dst), 'big.bin', 'copy.bin'), /refused/);
+    assert.equal(source?.destroyed, true);
   });
 
   it('retries transient errors, isolates permanent ones, and converges next run', async () => {

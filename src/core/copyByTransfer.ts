@@ -28,11 +28,15 @@ export async function copyByTransfer(backend: Backend, from: string, to: string,
     return;
   }
   const temp = nodePath.join(os.tmpdir(), `.syncengine-copy-${process.pid}-${randomBytes(6).toString('hex')}`);
+  let source: fs.ReadStream | undefined;
   try {
     await pipeline(await backend.read(from, signal), fs.createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
     const size = fs.statSync(temp).size;
-    await backend.write(to, fs.createReadStream(temp, { highWaterMark: 1024 * 1024 }), { ...mtime, size, ...(signal ? { signal } : {}) });
+    // Opened here, not by the stream: a lazy open would fail (unheard) once the file is removed below.
+    source = fs.createReadStream(temp, { fd: fs.openSync(temp, 'r'), highWaterMark: 1024 * 1024 });
+    await backend.write(to, source, { ...mtime, size, ...(signal ? { signal } : {}) });
   } finally {
+    source?.destroy(); // a write that failed before the end leaves it open, and the removed file with it
     fs.rmSync(temp, { force: true });
   }
 }

@@ -795,8 +795,9 @@ describe('FtpBackend: faults', () => {
         }),
       );
       assert.deepEqual(tempFilesBelow(folder), [], 'the partial temporary file was removed');
-      await new Promise((resolve) => setImmediate(resolve));
-      // (A CLI run cancelled with Ctrl-C waited 10 s for such a timer before it could exit.)
+      // Long enough for the source's own 2 ms delay to run out (it may be under way at the abort),
+      // far shorter than the 10 s timer a CLI run cancelled with Ctrl-C used to wait for.
+      await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(timers(), before, `timers pending: ${process.getActiveResourcesInfo().join(', ')}`);
     } finally {
       await backend.close();

@@ -214,7 +214,7 @@ describe('S3Backend: S3 specifics', () => {
     const stat = await backend.stat('a/file.txt');
     const tree = (await backend.listTree({ patterns: [], ignoreFiles: 'collect' })).files.find((e) => e.path === 'a/file.txt');
     for (const entry of [listed, stat, tree]) assert.deepEqual(entry, written);
-    assert.equal(await backend.hash('a/file.txt'), md5(content));
+    assert.equal(await backend.hash('a/file.txt', 'md5'), md5(content));
     const raw = rawClient();
     try {
       const head = await raw.send(new HeadObjectCommand({ Bucket: server.bucket, Key: `${prefix}/a/file.txt` }));
@@ -246,7 +246,7 @@ describe('S3Backend: S3 specifics', () => {
     for (const part of parts) assert.ok(Object.keys(part.headers).some((h) => h.toLowerCase() === 'content-md5'));
     assert.equal(entry.size, source.state.size);
     assert.equal((await md5Of(backend, 'big.bin')).md5, source.state.md5);
-    assert.equal(await backend.hash('big.bin'), source.state.md5);
+    assert.equal(await backend.hash('big.bin', 'md5'), source.state.md5);
     assert.deepEqual(server.pendingUploads(), []);
   });
 

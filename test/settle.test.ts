@@ -20,6 +20,7 @@ import { StateCorruptError, StateStore } from '../src/core/state';
 import { prng } from './helpers/prng';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+const sha128 = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 32);
 
 interface World {
   source: Entry[];
@@ -299,5 +300,41 @@ describe('the state store with the table', () => {
     const { table } = new StateStore(d, pair).loadTable();
     assert.deepEqual([...table.paths], ['keep', 'new']);
     assert.equal(table.hash(1, 'destination'), md5('n'));
+  });
+
+  it('says which content hash the state was written with: the base, the journal of a first run, or MD5 for older state', () => {
+    const entry = (hash: string): BaseEntry => ({ source: { size: 1, mtimeMs: 1, hash }, destination: { size: 1, mtimeMs: 1, hash } });
+    // A committed base.
+    const committed = dir();
+    const store = new StateStore(committed, pair);
+    store.hashAlgorithm = 'sha256-128';
+    store.commit(new Map([['a', entry(sha128('a'))]]));
+    assert.equal(new StateStore(committed, pair).loadTable().hashAlgorithm, 'sha256-128');
+    // The journal of a first run killed before its commit.
+    const killed = dir();
+    const first = new StateStore(killed, pair);
+    first.hashAlgorithm = 'sha256-128';
+    first.journal('a', entry(sha128('a')));
+    first.flushJournal();
+    const loaded = new StateStore(killed, pair).loadTable();
+    assert.equal(loaded.firstSync, false);
+    assert.equal(loaded.hashAlgorithm, 'sha256-128');
+    assert.equal(loaded.table.hash(0, 'source'), sha128('a'));
+    // A journal from before the algorithm was recorded holds MD5s.
+    const old = dir();
+    fs.writeFileSync(path.join(old, 'journal.log'), `${JSON.stringify(['set', 'a', [1, 1, md5('a'), null, 1, 1, md5('a'), null]])}\n`);
+    assert.equal(new StateStore(old, pair).loadTable().hashAlgorithm, 'md5');
+    // No state at all: the engine chooses.
+    assert.equal(new StateStore(dir(), pair).loadTable().hashAlgorithm, undefined);
+  });
+
+  it('a base written with a content hash this version does not know is a clear error, not a wrong comparison', () => {
+    const d = dir();
+    const data = BaseTable.empty().encode({ hashAlgorithm: 'blake3', pair, savedAt: 'now' });
+    fs.writeFileSync(path.join(d, 'base.bin'), data);
+    assert.throws(
+      () => new StateStore(d, pair).loadTable(),
+      (error: unknown) => error instanceof StateCorruptError && /"blake3"/.test((error as Error).message) && /syncengine clear/.test((error as Error).message),
+    );
   });
 });

@@ -395,30 +395,33 @@ describe('SFTP: host keys (known_hosts)', () => {
 });
 
 describe('SFTP: capabilities and safety on the server', () => {
-  it('hash runs md5sum on the server and matches the local MD5, whatever the name', T, async () => {
+  it('hash runs md5sum or sha256sum on the server and matches the local digest, whatever the name', T, async () => {
     const backend = await openWith(a, a.makeDir('hash'), { keyFile: a.keyFile, knownHostsFile: a.knownHostsFile });
     await withBackend(backend, async () => {
       assert.ok(backend.hash, 'the test account has a shell: hash is available');
-      assert.deepEqual((backend as SftpBackend).capabilities, { exec: true, posixRename: true, copyData: true, hardlink: true });
+      assert.deepEqual((backend as SftpBackend).capabilities, { exec: true, hashTools: ['md5', 'sha256-128'], posixRename: true, copyData: true, hardlink: true });
       const data = randomBytes(3 * 1024 * 1024 + 17);
       for (const name of ['plain.bin', `it's a "quoted" $(touch pwned) \`x\` ; name.bin`, '-starts-with-dash.bin', 'ünï cødé/file.bin']) {
         await backend.write(name, data);
-        assert.equal(await backend.hash!(name), createHash('md5').update(data).digest('hex'), name);
+        assert.equal(await backend.hash!(name, 'md5'), createHash('md5').update(data).digest('hex'), name);
+        assert.equal(await backend.hash!(name, 'sha256-128'), createHash('sha256').update(data).digest('hex').slice(0, 32), name);
       }
       assert.ok(!fs.existsSync(path.join(a.home, 'pwned')), 'no command ran from a name');
       assert.equal(shellQuote("a'b"), `'a'\\''b'`);
-      await assert.rejects(() => backend.hash!('missing.bin'), /no such file/);
+      await assert.rejects(() => backend.hash!('missing.bin', 'sha256-128'), /no such file/);
       await backend.mkdir('folder');
-      await assert.rejects(() => backend.hash!('folder'), /it is a folder/);
+      await assert.rejects(() => backend.hash!('folder', 'md5'), /it is a folder/);
     });
   });
 
-  it('a login shell that prints a banner does not confuse the md5sum probe or results', T, async (t) => {
+  it('a login shell that prints a banner does not confuse the hash-tool probe or results; a missing tool means reading the file', T, async (t) => {
     if (!b.dedicatedUser) return t.skip('changing the login shell needs root');
     const changed = spawnSync('usermod', ['-s', '/bin/bash', b.user], { encoding: 'utf8', timeout: 10_000 });
     if (changed.status !== 0) return t.skip(`usermod failed: ${changed.stderr}`);
     // bash run by sshd reads ~/.bashrc even for a command; this one talks on stdout.
-    fs.writeFileSync(path.join(b.home, '.bashrc'), 'echo "Welcome to the test server"\necho d41d8cd98f00b204e9800998ecf8427e  /fake\n');
+    // It also hides sha256sum, as on a server without it.
+    const emptySha = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+    fs.writeFileSync(path.join(b.home, '.bashrc'), `echo "Welcome to the test server"\necho d41d8cd98f00b204e9800998ecf8427e  /fake\necho ${emptySha}  /fake\nsha256sum() { echo "sha256sum: command not found" >&2; return 127; }\n`);
     b.chown(path.join(b.home, '.bashrc'));
     try {
       const backend = await openWith(b, b.makeDir('banner'), { keyFile: b.keyFile, knownHostsFile: b.knownHostsFile });
@@ -426,9 +429,11 @@ describe('SFTP: capabilities and safety on the server', () => {
         const check = spawnSync('ssh', ['-o', `UserKnownHostsFile=${b.knownHostsFile}`, '-o', 'BatchMode=yes', '-i', b.keyFile, '-p', String(b.port), `${b.user}@127.0.0.1`, 'true'], { encoding: 'utf8', timeout: 10_000 });
         assert.match(check.stdout, /Welcome to the test server/, 'the banner is really printed');
         assert.ok(backend.hash, 'hash found despite the banner');
+        assert.deepEqual((backend as SftpBackend).capabilities.hashTools, ['md5'], 'sha256sum is not taken for there');
         const data = randomBytes(100_000);
         await backend.write('x.bin', data);
-        assert.equal(await backend.hash!('x.bin'), createHash('md5').update(data).digest('hex'));
+        assert.equal(await backend.hash!('x.bin', 'md5'), createHash('md5').update(data).digest('hex'));
+        assert.equal(await backend.hash!('x.bin', 'sha256-128'), createHash('sha256').update(data).digest('hex').slice(0, 32), 'read and hashed here');
       });
     } finally {
       spawnSync('usermod', ['-s', '/bin/sh', b.user], { timeout: 10_000 });
@@ -488,11 +493,11 @@ describe('SFTP: capabilities and safety on the server', () => {
       await assert.rejects(() => backend.mkdir('out/sub'), unsafe);
       await assert.rejects(() => backend.deleteFile('out/secret.txt'), unsafe);
       await assert.rejects(() => backend.rename!('ok.txt', 'out/ok.txt'), unsafe);
-      await assert.rejects(() => backend.hash!('out/secret.txt'), unsafe);
+      await assert.rejects(() => backend.hash!('out/secret.txt', 'sha256-128'), unsafe);
       // The last component is not followed either: a symlink or a FIFO is refused (a FIFO would block the server).
       await assert.rejects(() => backend.read('link.txt'), /symbolic link/);
       await assert.rejects(() => backend.read('fifo'), /named pipe/);
-      await assert.rejects(() => backend.hash!('fifo'), /named pipe/);
+      await assert.rejects(() => backend.hash!('fifo', 'sha256-128'), /named pipe/);
       assert.equal(await backend.stat('link.txt'), undefined);
       // Writing over a symlink replaces the link, never the file it points to.
       await backend.write('link.txt', Buffer.from('replaced'));

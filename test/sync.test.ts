@@ -3,6 +3,7 @@
 // isolation, the lock, subset syncs and the hash cache.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -15,12 +16,13 @@ import type { Plan } from '../src/core/model';
 import { DEFAULT_PLAN_OPTIONS } from '../src/core/options';
 import { emptyCounts } from '../src/core/planner';
 import { SyncController } from '../src/core/control';
+import type { HashAlgorithm } from '../src/core/contentHash';
 import { copyByTransfer } from '../src/core/copyByTransfer';
 import { runSync, type SyncRequest } from '../src/core/engine';
 import { StorageError } from '../src/core/errors';
 import type { SyncEvent, SyncStats } from '../src/core/events';
 import { OFF_THREAD_MIN_BYTES } from '../src/core/offThreadHash';
-import { pairId } from '../src/core/state';
+import { StateStore, pairId } from '../src/core/state';
 import { CLI, Fixture, runCliProcess } from './helpers/fixture';
 
 let fixture: Fixture | undefined;
@@ -423,9 +425,9 @@ describe('large files hashed apart from the transfer', () => {
     fx.write('src', 'big.bin', large('a'), past(2));
     const hashedApart: string[] = [];
     class Counting extends LocalBackend {
-      override async hashOffThread(p: string, signal?: AbortSignal): Promise<string> {
+      override async hashOffThread(p: string, algorithm: HashAlgorithm, signal?: AbortSignal): Promise<string> {
         hashedApart.push(p);
-        return super.hashOffThread(p, signal);
+        return super.hashOffThread(p, algorithm, signal);
       }
     }
     const first = await runSync(request(fx, { source: new Counting(fx.src) }));
@@ -456,9 +458,9 @@ describe('large files hashed apart from the transfer', () => {
         });
         return stream;
       }
-      override async hashOffThread(p: string, signal?: AbortSignal): Promise<string> {
+      override async hashOffThread(p: string, algorithm: HashAlgorithm, signal?: AbortSignal): Promise<string> {
         await readDone;
-        return super.hashOffThread(p, signal);
+        return super.hashOffThread(p, algorithm, signal);
       }
     }
     const result = await runSync(request(fx, { source: new ChangesBetweenReads(fx.src), options: { conflict: 'manual' } }));
@@ -681,6 +683,74 @@ describe('hash cache', () => {
   });
 });
 
+describe('the content hash of a pair', () => {
+  const sha128 = (data: string) => createHash('sha256').update(data).digest('hex').slice(0, 32);
+  const md5 = (data: string) => createHash('md5').update(data).digest('hex');
+  const WHOLE_SECOND = Math.floor(past(5) / 1000) * 1000;
+
+  it('a new pair hashes with SHA-256 (first 128 bits), and its base says so', async () => {
+    const fx = setup();
+    fx.write('src', 'a.txt', 'alpha');
+    fx.write('dst', 'b.txt', 'beta');
+    const result = await runSync(request(fx));
+    assert.equal(result.hashAlgorithm, 'sha256-128');
+    const { table, hashAlgorithm } = new StateStore(request(fx).stateDir, { source: '', destination: '' }).loadTable();
+    assert.equal(hashAlgorithm, 'sha256-128');
+    for (const [p, text] of [['a.txt', 'alpha'], ['b.txt', 'beta']] as const) {
+      const row = table.find(p);
+      assert.equal(table.hash(row, 'source'), sha128(text), p);
+      assert.equal(table.hash(row, 'destination'), sha128(text), p);
+    }
+  });
+
+  it('a pair whose base holds MD5s (written by an earlier version) keeps MD5: renames are still found, same-size edits still seen', async () => {
+    const fx = setup();
+    const texts: Record<string, string> = { 'keep.txt': 'kept as it is', 'move.txt': 'this one moves', 'edit.txt': 'edit me please' };
+    for (const [p, text] of Object.entries(texts)) fx.write('src', p, text, WHOLE_SECOND);
+    await runSync(request(fx));
+    // Rewrite the state as an earlier version left it: MD5s in the base, no hash cache.
+    const stateDir = request(fx).stateDir;
+    const store = new StateStore(stateDir, { source: new LocalBackend(fx.src).id, destination: new LocalBackend(fx.dst).id });
+    const base = store.loadTable().table.toMap();
+    for (const [p, entry] of base) for (const side of ['source', 'destination'] as const) entry[side].hash = md5(texts[p]!);
+    store.hashAlgorithm = 'md5';
+    fs.rmSync(path.join(stateDir, 'base.bin'));
+    store.commit(base);
+    for (const side of ['source', 'destination']) fs.rmSync(path.join(stateDir, `hashes-${side}.json`), { force: true });
+
+    fs.renameSync(path.join(fx.src, 'move.txt'), path.join(fx.src, 'moved.txt'));
+    fx.write('src', 'edit.txt', 'EDIT me please', WHOLE_SECOND + 60_000); // same size
+    fs.utimesSync(path.join(fx.src, 'keep.txt'), new Date(), new Date(WHOLE_SECOND + 60_000)); // touched only
+    const result = await runSync(request(fx));
+    assert.equal(result.hashAlgorithm, 'md5');
+    assert.equal(result.stats.renamedDestination, 1, 'the rename was recognised by its MD5');
+    assert.equal(result.stats.uploaded, 1, 'only the edited file was sent');
+    assert.equal(fx.read('dst', 'moved.txt'), 'this one moves');
+    assert.equal(fx.read('dst', 'edit.txt'), 'EDIT me please');
+    const after = new StateStore(stateDir, { source: '', destination: '' }).loadTable();
+    assert.equal(after.hashAlgorithm, 'md5');
+    assert.equal(after.table.hash(after.table.find('moved.txt'), 'destination'), md5('this one moves'));
+    assert.equal(after.table.hash(after.table.find('edit.txt'), 'source'), md5('EDIT me please'));
+  });
+
+  it('hashes cached in another algorithm are not used (an equal file on both sides is not taken for a conflict)', async () => {
+    for (const format of ['bare entries (first format)', 'with its algorithm']) {
+      const fx = setup();
+      fx.write('src', 'same.txt', 'identical content', WHOLE_SECOND);
+      fx.write('dst', 'same.txt', 'identical content', WHOLE_SECOND + 3_600_000);
+      const stateDir = request(fx).stateDir;
+      fs.mkdirSync(stateDir, { recursive: true });
+      const entries = { 'same.txt': ['identical content'.length, WHOLE_SECOND, null, md5('identical content')] };
+      fs.writeFileSync(path.join(stateDir, 'hashes-source.json'), JSON.stringify(format === 'with its algorithm' ? { algorithm: 'md5', entries } : entries));
+      const result = await runSync(request(fx));
+      assert.equal(result.hashAlgorithm, 'sha256-128', format);
+      assert.equal(result.stats.uploaded + result.stats.downloaded, 0, `${format}: the equal files were recognised`);
+      assert.equal(result.stats.recorded, 1, format);
+      fx.cleanup();
+    }
+  });
+});
+
 describe('housekeeping', () => {
   it('removes trash runs older than the retention period and keeps recent ones', async () => {
     const fx = setup();
@@ -784,7 +854,7 @@ describe('progress line', () => {
       stats.durationMs = 1500;
       change(stats);
       const plan: Plan = { options: DEFAULT_PLAN_OPTIONS, items: [], counts: emptyCounts(), firstSync: false, warnings: [] };
-      return humanSummary({ plan, stats, skipped: [] }, false);
+      return humanSummary({ plan, stats, skipped: [], hashAlgorithm: 'sha256-128' }, false);
     };
     assert.equal(summary(() => undefined), 'In sync (1.50s): nothing to do.');
     assert.equal(summary((s) => (s.cancelled = true)), 'Cancelled after 1.50s; finished work is saved and the next run goes on from there.');

@@ -16,14 +16,14 @@
 // listDir is on the hot path (a no-change re-sync of 50,000 files must take well under a second), so
 // it uses synchronous readdir/lstat calls and string concatenation for paths; it stays async in
 // signature to satisfy the Backend interface.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError, SyncError, UnsafePathError } from '../core/errors';
 import { entriesFromColumns } from '../core/fileColumns';
-import { md5OfOpenFile } from '../core/offThreadHash';
+import { hashOfOpenFile } from '../core/offThreadHash';
+import { contentHash, type HashAlgorithm } from '../core/contentHash';
 import { assertSafeRelativePath, parentOf } from '../core/paths';
 import { CAUSES, errorCode, TRANSIENT_CODES } from './fsErrors';
 import { kindOf, listLocalDir, ReadAccess, tempName, walkInWorker } from './localTree';
@@ -245,15 +245,15 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async hashOffThread(path: string, signal?: AbortSignal): Promise<string> {
+  async hashOffThread(path: string, algorithm: HashAlgorithm, signal?: AbortSignal): Promise<string> {
     const { fd } = this.openForRead(path, signal);
     try {
-      const digest = md5OfOpenFile(fd, signal);
+      const digest = hashOfOpenFile(fd, algorithm, signal);
       if (digest) return await digest;
       // No worker here: hash a stream on this thread.
-      const md5 = createHash('md5');
-      for await (const chunk of fs.createReadStream('', { fd, autoClose: false, signal, highWaterMark: 1024 * 1024 })) md5.update(chunk as Buffer);
-      return md5.digest('hex');
+      const hash = contentHash(algorithm);
+      for await (const chunk of fs.createReadStream('', { fd, autoClose: false, signal, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+      return hash.digest();
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       throw toStorageError('read', path, error);

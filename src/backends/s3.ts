@@ -88,6 +88,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3Target } from '../config/target';
+import { contentHash, type HashAlgorithm } from '../core/contentHash';
 import { StorageError, TargetExistsError, UsageError } from '../core/errors';
 import { IGNORE_FILE_NAME, IgnoreRules } from '../core/ignore';
 import { assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
@@ -187,6 +188,8 @@ interface UploadState {
 
 export class S3Backend implements Backend {
   readonly displayName: string;
+  /** Listed hashes are ETags, the MD5 of single-part objects. */
+  readonly listedHashAlgorithm = 'md5';
   readonly id: string;
   /** The SDK client (exposed for tests and diagnostics). */
   readonly client: S3Client;
@@ -553,18 +556,18 @@ export class S3Backend implements Backend {
     return Buffer.concat(chunks);
   }
 
-  /** The MD5 of a file: its ETag when that is one, else computed by reading the object. */
-  async hash(path: string): Promise<string> {
+  /** The hash of a file: its ETag when that is its MD5 and MD5 is asked for, else computed by reading the object. */
+  async hash(path: string, algorithm: HashAlgorithm): Promise<string> {
     assertSafeRelativePath(path);
     this.assertOpen();
     if (path === '') throw this.failure('hash', path, 'it is the root folder');
     const head = await this.head(this.key(path), 'hash', path);
     if (!head) throw this.failure('hash', path, 'no such file');
     const entry = this.entryOfHead(path, head);
-    if (entry.hash !== undefined) return entry.hash;
-    const md5 = createHash('md5');
-    for await (const chunk of await this.read(path)) md5.update(chunk as Buffer);
-    return md5.digest('hex');
+    if (entry.hash !== undefined && algorithm === this.listedHashAlgorithm) return entry.hash;
+    const hash = contentHash(algorithm);
+    for await (const chunk of await this.read(path)) hash.update(chunk as Buffer);
+    return hash.digest();
   }
 
   // -------------------------------------------------------------------------------------------

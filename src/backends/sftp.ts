@@ -54,6 +54,7 @@ import { Readable, type Duplex } from 'node:stream';
 import SftpClient from 'ssh2-sftp-client';
 import { Client, utils as sshUtils, type AnyAuthMethod, type AuthenticationType, type ClientChannel, type ConnectConfig, type KeyboardInteractiveCallback, type ParsedKey, type Prompt, type SFTPWrapper, type Stats } from 'ssh2';
 import type { RemoteHostTarget } from '../config/target';
+import { contentHash, type HashAlgorithm } from '../core/contentHash';
 import { StorageError, SyncError, UnsafePathError, UsageError } from '../core/errors';
 import { TEMP_PREFIX, assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
 import { HostKeyError, checkHostKey, fingerprintOf, keyTypeOf, knownHostsName, knownKeyTypes, readKnownHostsFiles } from './knownHosts';
@@ -1282,8 +1283,16 @@ class RemoteReadStream extends Readable {
 // ---------------------------------------------------------------------------------------------
 // The backend
 
+/** The server-side tool for each algorithm, and its output for an empty file (how the probe finds it). */
+const HASH_TOOLS: Record<HashAlgorithm, { command: string; empty: string; digits: number }> = {
+  md5: { command: 'md5sum', empty: 'd41d8cd98f00b204e9800998ecf8427e', digits: 32 },
+  'sha256-128': { command: 'sha256sum', empty: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', digits: 64 },
+};
+
 interface Probe {
   exec: boolean;
+  /** Algorithms whose tool runs on the server. */
+  hashTools?: Set<HashAlgorithm>;
   uid?: number;
   groups?: Set<number>;
 }
@@ -1291,8 +1300,8 @@ interface Probe {
 export class SftpBackend implements Backend {
   readonly displayName: string;
   readonly id: string;
-  /** MD5 by `md5sum` on the server; defined only when the account may run commands. */
-  hash?: (path: string) => Promise<string>;
+  /** Hashes by `md5sum`/`sha256sum` on the server; defined only when the account may run commands. */
+  hash?: (path: string, algorithm: HashAlgorithm) => Promise<string>;
   /** Server-side copy (copy-data extension or `cp`); defined only when available. */
   copyWithin?: (from: string, to: string) => Promise<void>;
   /** Hard link (hardlink@openssh.com); defined only when available. */
@@ -1323,28 +1332,33 @@ export class SftpBackend implements Backend {
   async discover(connection: Connection): Promise<void> {
     try {
       // A marker first: a login shell may print a banner (.bashrc) before the output we want.
-      const r = await connection.exec(`echo ${PROBE_MARKER} && md5sum -- /dev/null && id -u && id -G`, PROBE_TIMEOUT_MS);
+      // Each hash tool's output for an empty file shows that it runs; commands work at all when
+      // one of them does (a restricted shell may allow neither).
+      const tools = Object.values(HASH_TOOLS).map((t) => `${t.command} -- /dev/null 2>/dev/null`).join('; ');
+      const r = await connection.exec(`echo ${PROBE_MARKER} && id -u && id -G; ${tools}; true`, PROBE_TIMEOUT_MS);
       const lines = r.stdout.split('\n');
       const at = lines.lastIndexOf(PROBE_MARKER);
-      if (r.code === 0 && at >= 0 && /^\\?d41d8cd98f00b204e9800998ecf8427e\b/.test(lines[at + 1] ?? '')) {
-        this.probe = { exec: true };
-        const uid = Number(lines[at + 2]);
-        if (lines[at + 2] !== '' && Number.isInteger(uid)) this.probe.uid = uid;
-        const groups = (lines[at + 3] ?? '').trim().split(/\s+/).filter((g) => g !== '').map(Number).filter(Number.isInteger);
+      const after = at >= 0 ? lines.slice(at + 3) : [];
+      const hashTools = new Set((Object.keys(HASH_TOOLS) as HashAlgorithm[]).filter((a) => after.some((line) => new RegExp(`^\\\\?${HASH_TOOLS[a].empty}\\b`).test(line))));
+      if (at >= 0 && hashTools.size > 0) {
+        this.probe = { exec: true, hashTools };
+        const uid = Number(lines[at + 1]);
+        if (lines[at + 1] !== '' && Number.isInteger(uid)) this.probe.uid = uid;
+        const groups = (lines[at + 2] ?? '').trim().split(/\s+/).filter((g) => g !== '').map(Number).filter(Number.isInteger);
         if (groups.length > 0) this.probe.groups = new Set(groups);
       }
     } catch {
       this.probe = { exec: false };
     }
-    if (this.probe.exec) this.hash = (path) => this.remoteHash(path);
+    if (this.probe.exec) this.hash = (path, algorithm) => this.remoteHash(path, algorithm);
     if (connection.has('copy-data') || this.probe.exec) this.copyWithin = (from, to) => this.serverCopy(from, to);
     if (connection.has('hardlink@openssh.com')) this.hardLink = (from, to) => this.link(from, to);
   }
 
   /** Capabilities found at open (for logs and tests). */
-  get capabilities(): { exec: boolean; posixRename: boolean; copyData: boolean; hardlink: boolean } {
+  get capabilities(): { exec: boolean; hashTools: HashAlgorithm[]; posixRename: boolean; copyData: boolean; hardlink: boolean } {
     const c = this.pool.liveConnection();
-    return { exec: this.probe.exec, posixRename: c?.has('posix-rename@openssh.com') ?? false, copyData: c?.has('copy-data') ?? false, hardlink: c?.has('hardlink@openssh.com') ?? false };
+    return { exec: this.probe.exec, hashTools: [...(this.probe.hashTools ?? [])], posixRename: c?.has('posix-rename@openssh.com') ?? false, copyData: c?.has('copy-data') ?? false, hardlink: c?.has('hardlink@openssh.com') ?? false };
   }
 
   /** Open connections right now (the pool grows on demand up to options.connections). */
@@ -2016,19 +2030,26 @@ export class SftpBackend implements Backend {
 
   // -- hashing ---------------------------------------------------------------------------------
 
-  private async remoteHash(path: string): Promise<string> {
+  /** The hash by the server's own tool; where it lacks the one for this algorithm, of the bytes read. */
+  private async remoteHash(path: string, algorithm: HashAlgorithm): Promise<string> {
     assertSafeRelativePath(path);
+    if (!this.probe.hashTools?.has(algorithm)) {
+      const hash = contentHash(algorithm);
+      for await (const chunk of await this.read(path)) hash.update(chunk as Buffer);
+      return hash.digest();
+    }
+    const tool = HASH_TOOLS[algorithm];
     return this.withConnection('hash', path, async (connection) => {
       const abs = await this.checked(connection, path);
       const st = await connection.lstatOrUndefined(abs);
       if (st === undefined) throw this.fail('hash', path, 'no such file');
       if (!st.isFile()) throw this.fail('hash', path, st.isDirectory() ? 'it is a folder' : st.isSymbolicLink() ? 'it is a symbolic link (not followed)' : kindFromAttrs(st, ''));
-      const r = await connection.exec(`md5sum -- ${shellQuote(abs)}`);
-      // The last line that looks like md5sum's output (a login shell may print a banner first).
-      const m = /(?:^|\n)\\?([0-9a-f]{32}) [ *][^\n]*\n?$/.exec(r.stdout);
-      if (r.code === 0 && m) return m[1]!;
+      const r = await connection.exec(`${tool.command} -- ${shellQuote(abs)}`);
+      // The last line that looks like the tool's output (a login shell may print a banner first).
+      const m = new RegExp(`(?:^|\\n)\\\\?([0-9a-f]{${tool.digits}}) [ *][^\\n]*\\n?$`).exec(r.stdout);
+      if (r.code === 0 && m) return m[1]!.slice(0, 32);
       const detail = r.stderr.trim().split('\n').pop() ?? '';
-      throw this.fail('hash', path, /permission denied/i.test(detail) ? 'permission denied' : /no such file/i.test(detail) ? 'no such file' : `md5sum failed: ${detail || `exit code ${r.code}`}`);
+      throw this.fail('hash', path, /permission denied/i.test(detail) ? 'permission denied' : /no such file/i.test(detail) ? 'no such file' : `${tool.command} failed: ${detail || `exit code ${r.code}`}`);
     }, true);
   }
 

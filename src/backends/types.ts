@@ -1,6 +1,7 @@
 // The storage protocol: a small required interface plus optional capabilities that the engine
 // discovers at run time (the way rclone backends declare features).
 import type { Readable } from 'node:stream';
+import type { HashAlgorithm } from '../core/contentHash';
 
 /** One file or folder as a store lists it. Paths are relative to the store's root, '/'-separated. */
 export interface Entry {
@@ -12,7 +13,10 @@ export interface Entry {
   mtimeMs: number;
   /** Identity of the file where the store has one (inode); part of the hash cache key. */
   ino?: number;
-  /** Lower-case hex MD5 of the content when the store has it cheaply (S3 ETag of a single-part object). */
+  /**
+   * Lower-case hex hash of the content, in the store's `listedHashAlgorithm`, when the store has it
+   * cheaply (S3: the ETag of a single-part object is its MD5).
+   */
   hash?: string;
 }
 
@@ -151,14 +155,22 @@ export interface Backend {
    * about to be replaced by an atomic rename, where sharing the content is free and safe.
    */
   hardLink?(from: string, to: string): Promise<void>;
-  /** The MD5 of a file computed by the store (remote md5sum, ETag); the engine hashes a stream otherwise. */
-  hash?(path: string): Promise<string>;
   /**
-   * The MD5 of a file, read and hashed off the calling thread (local folders: a worker thread reads
+   * The algorithm of the hashes that listings and writes carry. A pair that includes such a store
+   * hashes with it, so those hashes count (see core/contentHash.ts). Undefined: entries carry none.
+   */
+  readonly listedHashAlgorithm?: HashAlgorithm;
+  /**
+   * The hash of a file computed by the store (remote md5sum/sha256sum, ETag); the engine hashes a
+   * stream otherwise. Undefined, or refused with a StorageError, for an algorithm it cannot compute.
+   */
+  hash?(path: string, algorithm: HashAlgorithm): Promise<string>;
+  /**
+   * The hash of a file, read and hashed off the calling thread (local folders: a worker thread reads
    * the file itself). Optional: the engine uses it for large transfers from the store, which it
    * otherwise hashes as the bytes stream past, at the cost of a copy of each chunk on its thread.
    */
-  hashOffThread?(path: string, signal?: AbortSignal): Promise<string>;
+  hashOffThread?(path: string, algorithm: HashAlgorithm, signal?: AbortSignal): Promise<string>;
   /**
    * Whether write() honours `ifAbsent`. The engine then creates new files with it instead of first
    * asking whether something appeared at the path since the scan (a request per file on remote

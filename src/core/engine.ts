@@ -1,6 +1,7 @@
 // The engine: scan both sides, hash what needs it, plan, check the guards, execute, and save the
 // state. The CLI and the extension are thin shells over `runSync`.
 import type { Backend } from '../backends/types';
+import { pairHashAlgorithm, type HashAlgorithm } from './contentHash';
 import { detectsChangesByMtime } from './compare';
 import { SyncController } from './control';
 import { GuardError, errorMessage } from './errors';
@@ -47,6 +48,8 @@ export interface SyncResult {
   plan: Plan;
   stats: SyncStats;
   skipped: { side: Side; path: string; reason: string }[];
+  /** The pair's content hash: what the base's hashes are (see contentHash.ts). */
+  hashAlgorithm: HashAlgorithm;
 }
 
 export const DEFAULT_LIMITS = { transfers: 8, operations: 16 };
@@ -143,7 +146,9 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     let table: BaseTable;
     let firstSync: boolean;
     try {
-      ({ table, firstSync } = state.loadTable());
+      let stored: HashAlgorithm | undefined;
+      ({ table, firstSync, hashAlgorithm: stored } = state.loadTable());
+      state.hashAlgorithm = pairHashAlgorithm(stored, [backends.source.listedHashAlgorithm, backends.destination.listedHashAlgorithm]);
       if (!request.dryRun) {
         state.commit(table); // fold the journal of an interrupted run into the base
         const retention = request.trashRetentionDays ?? DEFAULT_TRASH_RETENTION_DAYS;
@@ -176,7 +181,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     await runLimited(requests, limits.operations, async ({ side, entry }) => {
       await controller.checkpoint();
       try {
-        entry.hash = await hashFile(backends[side], entry.path, entry.size, controller.signal);
+        entry.hash = await hashFile(backends[side], entry.path, entry.size, state.hashAlgorithm, controller.signal);
         caches[side].set(entry.path, { size: entry.size, mtimeMs: entry.mtimeMs, ...(entry.ino !== undefined ? { ino: entry.ino } : {}), hash: entry.hash });
       } catch (error) {
         // An unreadable file is reported and left out of this run; the rest goes on.
@@ -198,7 +203,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       stats.durationMs = Date.now() - startedAt;
       stats.errors.push(...hashErrors);
       for (const item of plan.items) if (item.action === 'conflict') stats.conflicts.push({ path: item.path, reason: item.conflict.reason, ...(item.conflict.note ? { note: item.conflict.note } : {}) });
-      return { plan, stats, skipped };
+      return { plan, stats, skipped, hashAlgorithm: state.hashAlgorithm };
     }
 
     // The executor updates the planning base (it holds every path the plan touches) and reports
@@ -221,6 +226,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       limits,
       controller,
       mtimeEstimateOk: !detectsChangesByMtime(options.compare),
+      hashAlgorithm: state.hashAlgorithm,
       ...(request.onEvent ? { onEvent: request.onEvent } : {}),
     });
     const stats = await executor.run(plan);
@@ -229,7 +235,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     for (const side of ['source', 'destination'] as const) state.saveHashCache(side, unsyncedHashes(caches[side], trees[side], planBase, side));
     stats.durationMs = Date.now() - startedAt;
     emit({ type: 'sync-complete', stats });
-    return { plan, stats, skipped };
+    return { plan, stats, skipped, hashAlgorithm: state.hashAlgorithm };
   } finally {
     state.unlock();
   }

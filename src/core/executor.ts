@@ -1,10 +1,10 @@
 // The executor: carries out a plan with separate limits for transfers and other operations, checks
 // every file against what the plan saw just before touching it, keeps what it replaces or deletes in
 // the side's trash, journals each finished change, retries transient errors, and isolates failures.
-import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import type { Backend, Entry, WriteOptions } from '../backends/types';
 import type { SyncController } from './control';
+import { hashOfBytes, type HashAlgorithm } from './contentHash';
 import { copyByTransfer } from './copyByTransfer';
 import { CancelledError, ChangedDuringSyncError, StorageError, TargetExistsError, errorMessage } from './errors';
 import type { FileAction, SyncEventListener, SyncStats } from './events';
@@ -12,7 +12,7 @@ import type { Base, BaseEntry, CopyItem, DeleteItem, KeepBothItem, Plan, PlanIte
 import { snapshotOf } from './model';
 import { otherSide, type Side } from './options';
 import { parentOf } from './paths';
-import { md5Hasher, OFF_THREAD_MIN_BYTES } from './offThreadHash';
+import { OFF_THREAD_MIN_BYTES, streamHasher } from './offThreadHash';
 import { runLimited } from './pool';
 import { SMALL_FILE_BYTES } from './scanner';
 import type { Trash } from './trash';
@@ -30,6 +30,8 @@ export interface ExecutorContext {
   retry?: { attempts: number; baseDelayMs: number };
   /** The comparison mode finds changes without modification times (WriteOptions.mtimeEstimateOk). */
   mtimeEstimateOk?: boolean;
+  /** The pair's content hash (see contentHash.ts). */
+  hashAlgorithm: HashAlgorithm;
 }
 
 export function emptyStats(): SyncStats {
@@ -221,7 +223,7 @@ export class Executor {
     if (expectedSource.size <= SMALL_FILE_BYTES && backends[from].readFile) {
       // Small files in one piece: for trees of many small files, stream set-up costs more than the data.
       const data = await backends[from].readFile!(path, controller.signal);
-      hash = createHash('md5').update(data).digest('hex');
+      hash = hashOfBytes(data, this.ctx.hashAlgorithm);
       counted = data.length;
       written = await write(data, { mtimeMs: expectedSource.mtimeMs, size: data.length, signal: controller.signal });
       this.doneBytes += counted;
@@ -230,13 +232,13 @@ export class Executor {
       // read, from the page cache); other sources are hashed as the bytes stream past.
       const hashElsewhere = expectedSource.size >= OFF_THREAD_MIN_BYTES && backends[from].hashOffThread !== undefined;
       const stopHashing = new AbortController();
-      const hashedElsewhere = hashElsewhere ? backends[from].hashOffThread!(path, AbortSignal.any([controller.signal, stopHashing.signal])) : undefined;
+      const hashedElsewhere = hashElsewhere ? backends[from].hashOffThread!(path, this.ctx.hashAlgorithm, AbortSignal.any([controller.signal, stopHashing.signal])) : undefined;
       hashedElsewhere?.catch(() => undefined); // awaited below, once the transfer is done
-      const md5 = hashElsewhere ? undefined : md5Hasher(expectedSource.size);
+      const hasher = hashElsewhere ? undefined : streamHasher(expectedSource.size, this.ctx.hashAlgorithm);
       const hashing = new Transform({
         transform(chunk: Buffer, _enc, done) {
           counted += chunk.length;
-          const behind = md5?.update(chunk);
+          const behind = hasher?.update(chunk);
           if (behind) void behind.then(() => done(null, chunk));
           else done(null, chunk);
         },
@@ -261,7 +263,7 @@ export class Executor {
           },
         });
       } catch (error) {
-        md5?.discard();
+        hasher?.discard();
         stopHashing.abort();
         // A backend that stopped reading leaves the source open: close it (and its file) here.
         hashing.destroy();
@@ -269,7 +271,7 @@ export class Executor {
         throw error;
       }
       this.doneBytes += counted - reported;
-      hash = hashedElsewhere ? await hashedElsewhere : await md5!.digest();
+      hash = hashedElsewhere ? await hashedElsewhere : await hasher!.digest();
       separateRead = hashedElsewhere !== undefined;
     }
     this.stats.bytesTransferred += counted;

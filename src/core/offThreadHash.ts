@@ -1,19 +1,19 @@
-// The MD5 of a large transfer, computed on a worker thread. Hashing takes about 1.5 ms per MiB;
+// The content hash of a large transfer, computed on a worker thread. MD5 takes about 1.5 ms per MiB;
 // done between a transfer's reads and writes it stopped the transfer each time (a 512 MiB FTP
 // upload took 2.4 s where the bare upload takes 0.6 s; 2.05 s with the hash beside it, on two
 // cores shared with the server). Small files keep hashing on this thread: messages would cost
-// more than they save. A local file is best read by the worker itself (md5OfOpenFile): copying
+// more than they save. A local file is best read by the worker itself (hashOfOpenFile): copying
 // every chunk to hand it over cost this thread as much as the upload's own reads.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { contentHash, type HashAlgorithm } from './contentHash';
 
 export type HashRequest =
-  | { type: 'update'; id: number; buffer: ArrayBuffer; length: number }
-  | { type: 'digest'; id: number }
+  | { type: 'update'; id: number; algorithm: HashAlgorithm; buffer: ArrayBuffer; length: number }
+  | { type: 'digest'; id: number; algorithm: HashAlgorithm }
   | { type: 'discard'; id: number }
-  | { type: 'file'; id: number; fd: number };
+  | { type: 'file'; id: number; algorithm: HashAlgorithm; fd: number };
 /**
  * An ack hands the buffer back for reuse: fresh memory for every chunk cost more in page faults than
  * the hashing saved. A file request ends with a digest or a failure (also when it was discarded).
@@ -36,33 +36,33 @@ const WORKER_FILE = nodePath.join(__dirname, 'hashWorker.js');
 export interface StreamHasher {
   /** Adds a chunk. A promise means: wait for it before the next chunk (the worker is behind). */
   update(chunk: Buffer): Promise<void> | undefined;
-  /** The hex MD5 of everything added. */
+  /** The hex digest of everything added. */
   digest(): Promise<string>;
   /** Drops the state of a stream that will not be finished. */
   discard(): void;
 }
 
 /** A hasher for a stream of `size` bytes: on the worker when large, on this thread otherwise. */
-export function md5Hasher(size: number): StreamHasher {
+export function streamHasher(size: number, algorithm: HashAlgorithm): StreamHasher {
   if (size >= OFF_THREAD_MIN_BYTES) {
     const worker = HashWorker.get();
-    if (worker) return worker.open();
+    if (worker) return worker.open(algorithm);
   }
-  const md5 = createHash('md5');
+  const hash = contentHash(algorithm);
   return {
-    update: (chunk) => void md5.update(chunk),
-    digest: () => Promise.resolve(md5.digest('hex')),
+    update: (chunk) => void hash.update(chunk),
+    digest: () => Promise.resolve(hash.digest()),
     discard: () => undefined,
   };
 }
 
 /**
- * The MD5 of the file open as `fd` (read from its start to its end), read and hashed on the worker.
+ * The hash of the file open as `fd` (read from its start to its end), read and hashed on the worker.
  * Undefined where no worker can be started. The caller closes `fd`, but only once the promise has
  * settled: until then the worker may be reading it. An abort stops the reading within a chunk.
  */
-export function md5OfOpenFile(fd: number, signal?: AbortSignal): Promise<string> | undefined {
-  return HashWorker.get()?.hashFile(fd, signal);
+export function hashOfOpenFile(fd: number, algorithm: HashAlgorithm, signal?: AbortSignal): Promise<string> | undefined {
+  return HashWorker.get()?.hashFile(fd, algorithm, signal);
 }
 
 interface Stream {
@@ -155,7 +155,7 @@ class HashWorker {
     this.failure = error;
   }
 
-  hashFile(fd: number, signal?: AbortSignal): Promise<string> {
+  hashFile(fd: number, algorithm: HashAlgorithm, signal?: AbortSignal): Promise<string> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<string>((resolve, reject) => {
@@ -174,13 +174,13 @@ class HashWorker {
         },
       };
       this.opened(id, stream);
-      this.worker.postMessage({ type: 'file', id, fd } satisfies HashRequest);
+      this.worker.postMessage({ type: 'file', id, algorithm, fd } satisfies HashRequest);
       if (signal?.aborted) abort();
       else signal?.addEventListener('abort', abort, { once: true });
     });
   }
 
-  open(): StreamHasher {
+  open(algorithm: HashAlgorithm): StreamHasher {
     const id = this.nextId++;
     const stream: Stream = { backlog: 0, waiting: undefined, digest: undefined };
     this.opened(id, stream);
@@ -193,7 +193,7 @@ class HashWorker {
           const piece = chunk.subarray(offset, offset + BUFFER_BYTES);
           const buffer = this.spare.pop() ?? new ArrayBuffer(BUFFER_BYTES);
           new Uint8Array(buffer, 0, piece.length).set(piece);
-          post({ type: 'update', id, buffer, length: piece.length }, [buffer]);
+          post({ type: 'update', id, algorithm, buffer, length: piece.length }, [buffer]);
         }
         stream.backlog += chunk.length;
         if (stream.backlog <= MAX_BACKLOG_BYTES) return undefined;
@@ -203,7 +203,7 @@ class HashWorker {
         if (this.failure) return Promise.reject(this.failure);
         return new Promise<string>((resolve, reject) => {
           stream.digest = { resolve, reject };
-          post({ type: 'digest', id });
+          post({ type: 'digest', id, algorithm });
         });
       },
       discard: () => {

@@ -1,8 +1,8 @@
 // The scanner: walks one side through the storage protocol, applying the ignore rules as it goes
 // (ignored folders are never entered), and fills in hashes from the base and the persistent hash
 // cache, so that a file is re-hashed only when its size, mtime or inode changed.
-import { createHash } from 'node:crypto';
 import type { Backend, Entry, FileColumns, SkippedEntry } from '../backends/types';
+import { contentHash, hashOfBytes, type HashAlgorithm } from './contentHash';
 import { CancelledError } from './errors';
 import { IGNORE_FILE_NAME, IgnoreRules } from './ignore';
 import type { Base, Tree } from './model';
@@ -203,11 +203,11 @@ function sameIdentity(known: { size: number; mtimeMs: number; ino?: number }, en
 /** Files up to this size are read in one piece rather than streamed. */
 export const SMALL_FILE_BYTES = 256 * 1024;
 
-/** MD5 of a file: from the store when it can compute it, else by reading the content. */
-export async function hashFile(backend: Backend, path: string, size: number, signal?: AbortSignal): Promise<string> {
-  if (backend.hash) return backend.hash(path);
-  if (backend.readFile && size <= SMALL_FILE_BYTES) return createHash('md5').update(await backend.readFile(path, signal)).digest('hex');
-  const md5 = createHash('md5');
-  for await (const chunk of await backend.read(path, signal)) md5.update(chunk as Buffer);
-  return md5.digest('hex');
+/** The hash of a file: from the store when it can compute it, else by reading the content. */
+export async function hashFile(backend: Backend, path: string, size: number, algorithm: HashAlgorithm, signal?: AbortSignal): Promise<string> {
+  if (backend.hash) return backend.hash(path, algorithm);
+  if (backend.readFile && size <= SMALL_FILE_BYTES) return hashOfBytes(await backend.readFile(path, signal), algorithm);
+  const hash = contentHash(algorithm);
+  for await (const chunk of await backend.read(path, signal)) hash.update(chunk as Buffer);
+  return hash.digest();
 }

@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isHashAlgorithm, type HashAlgorithm } from './contentHash';
 import { BaseTable } from './baseTable';
 import { LockedError, SyncError, errorMessage } from './errors';
 import type { Base, BaseEntry, SideSnapshot } from './model';
@@ -80,7 +81,18 @@ export interface HashCacheEntry {
   hash: string;
 }
 
+interface HashCacheFile {
+  algorithm: string;
+  /** path → size, mtime, inode, hash */
+  entries: Record<string, [number, number, number | null, string]>;
+}
+
 export class StateStore {
+  /**
+   * The pair's content hash, which the base, the journal and the hash cache are written with. Set
+   * by the engine from loadTable()'s answer (or for a new pair) before anything is written.
+   */
+  hashAlgorithm: HashAlgorithm = 'md5';
   private journalFd: number | undefined;
   private journalPending: string[] = [];
   private journalTimer: NodeJS.Timeout | undefined;
@@ -161,23 +173,29 @@ export class StateStore {
    * The base as a table (cheap to load: no object per row), with the journal of an interrupted run
    * applied. `firstSync` when there is none.
    */
-  loadTable(): { table: BaseTable; firstSync: boolean } {
+  loadTable(): { table: BaseTable; firstSync: boolean; hashAlgorithm?: HashAlgorithm } {
     let table: BaseTable | undefined;
     let legacy: Base | undefined;
+    let hashAlgorithm: string | undefined;
     const basePath = this.basePath;
     if (fs.existsSync(basePath)) {
       try {
-        table = BaseTable.decode(fs.readFileSync(basePath)).table;
+        ({ table, header: { hashAlgorithm } } = BaseTable.decode(fs.readFileSync(basePath)));
       } catch (error) {
         throw new StateCorruptError(basePath, error);
       }
+      if (!isHashAlgorithm(hashAlgorithm)) throw new StateCorruptError(basePath, new Error(`it was written with the content hash "${String(hashAlgorithm)}", which this version does not know`));
     } else {
       legacy = this.loadLegacyBase();
       // Written in the current format at the next commit.
-      if (legacy) this.dirty = true;
+      if (legacy) {
+        this.dirty = true;
+        hashAlgorithm = 'md5';
+      }
     }
     const journalPath = this.file('journal.log');
-    if (!fs.existsSync(journalPath)) return { table: table ?? (legacy ? BaseTable.fromMap(legacy) : BaseTable.empty()), firstSync: !table && !legacy };
+    const known = () => (isHashAlgorithm(hashAlgorithm) ? { hashAlgorithm } : {});
+    if (!fs.existsSync(journalPath)) return { table: table ?? (legacy ? BaseTable.fromMap(legacy) : BaseTable.empty()), firstSync: !table && !legacy, ...known() };
     this.dirty = true;
     const base = legacy ?? table?.toMap() ?? new Map<string, BaseEntry>();
     const lines = fs.readFileSync(journalPath, 'utf8').split('\n');
@@ -192,8 +210,13 @@ export class StateStore {
       const [op, p, packed] = record;
       if (op === 'set' && packed) base.set(p, unpackEntry(packed));
       else if (op === 'del') base.delete(p);
+      // The journal of a first run that was interrupted says which hash its records use.
+      else if (op === 'hash' && !table && !legacy) hashAlgorithm = p;
     }
-    return { table: BaseTable.fromMap(base), firstSync: false };
+    // Journals from before the algorithm was recorded hold MD5s.
+    hashAlgorithm ??= 'md5';
+    if (!isHashAlgorithm(hashAlgorithm)) throw new StateCorruptError(journalPath, new Error(`it was written with the content hash "${hashAlgorithm}", which this version does not know`));
+    return { table: BaseTable.fromMap(base), firstSync: false, hashAlgorithm };
   }
 
   /** A base written by version 2 (JSON rows), or undefined when there is none. */
@@ -237,6 +260,8 @@ export class StateStore {
     if (this.journalFd === undefined) {
       makeDirs(this.dir);
       this.journalFd = fs.openSync(this.file('journal.log'), 'a');
+      // For a first run killed before its commit, where no base says it (read by loadTable).
+      this.journalPending.unshift(JSON.stringify(['hash', this.hashAlgorithm]));
     }
     const text = this.journalPending.join('\n') + '\n';
     this.journalPending = [];
@@ -259,7 +284,7 @@ export class StateStore {
     if (!this.needsCommit) return;
     makeDirs(this.dir);
     const table = base instanceof BaseTable ? base : BaseTable.fromMap(base);
-    writeFileAtomic(this.basePath, table.encode({ hashAlgorithm: 'md5', pair: this.pairInfo, savedAt: new Date().toISOString() }));
+    writeFileAtomic(this.basePath, table.encode({ hashAlgorithm: this.hashAlgorithm, pair: this.pairInfo, savedAt: new Date().toISOString() }));
     this.journalPending = []; // the base just written holds them
     this.closeJournal();
     fs.rmSync(this.file('journal.log'), { force: true });
@@ -267,11 +292,15 @@ export class StateStore {
     this.dirty = false;
   }
 
+  /** Hashes of files the base does not describe, in the pair's algorithm (another one's are dropped). */
   loadHashCache(side: Side): Map<string, HashCacheEntry> {
     const cache = new Map<string, HashCacheEntry>();
     try {
-      const data = JSON.parse(fs.readFileSync(this.file(`hashes-${side}.json`), 'utf8')) as Record<string, [number, number, number | null, string]>;
-      for (const [p, [size, mtimeMs, ino, hash]] of Object.entries(data)) {
+      const stored = JSON.parse(fs.readFileSync(this.file(`hashes-${side}.json`), 'utf8')) as HashCacheFile | HashCacheFile['entries'];
+      // The first format was the bare entries, of MD5s.
+      const { algorithm, entries } = typeof stored.algorithm === 'string' ? (stored as HashCacheFile) : { algorithm: 'md5', entries: stored as HashCacheFile['entries'] };
+      if (algorithm !== this.hashAlgorithm) return cache;
+      for (const [p, [size, mtimeMs, ino, hash]] of Object.entries(entries)) {
         const e: HashCacheEntry = { size, mtimeMs, hash };
         if (ino !== null) e.ino = ino;
         cache.set(p, e);
@@ -288,8 +317,8 @@ export class StateStore {
       fs.rmSync(file, { force: true });
       return;
     }
-    const data: Record<string, [number, number, number | null, string]> = {};
-    for (const [p, e] of cache) data[p] = [e.size, e.mtimeMs, e.ino ?? null, e.hash];
+    const data: HashCacheFile = { algorithm: this.hashAlgorithm, entries: {} };
+    for (const [p, e] of cache) data.entries[p] = [e.size, e.mtimeMs, e.ino ?? null, e.hash];
     makeDirs(this.dir);
     writeFileAtomic(file, JSON.stringify(data));
   }

@@ -1,10 +1,11 @@
 // The last-synced version of files being edited, kept so that VS Code's merge editor can show a
 // real common ancestor for a conflict. The engine's base holds hashes, not content: after a save or
-// a resolution is synced, the content of a file open in an editor is stored under its MD5 in the
-// pair's state folder (never synced). A merge looks up the base hash of the path there.
-import { createHash } from 'node:crypto';
+// a resolution is synced, the content of a file open in an editor is stored under its hash (the
+// pair's content hash, as in the base) in the pair's state folder (never synced). A merge looks up
+// the base hash of the path there.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { hashOfBytes, type HashAlgorithm } from '../core/contentHash';
 import { makeDirs } from '../core/makeDirs';
 
 const MAX_BYTES = 512 * 1024;
@@ -14,14 +15,14 @@ export class MergeBaseStore {
   constructor(private readonly dir: string) {}
 
   /** Keep the current content of a local file that has just been synced. */
-  remember(file: string): void {
+  remember(file: string, algorithm: HashAlgorithm): void {
     try {
       const st = fs.statSync(file);
       if (!st.isFile() || st.size > MAX_BYTES) return;
       const data = fs.readFileSync(file);
-      const md5 = createHash('md5').update(data).digest('hex');
+      const hash = hashOfBytes(data, algorithm);
       makeDirs(this.dir);
-      const target = path.join(this.dir, md5);
+      const target = path.join(this.dir, hash);
       if (fs.existsSync(target)) {
         const now = new Date();
         fs.utimesSync(target, now, now);
@@ -36,11 +37,11 @@ export class MergeBaseStore {
     }
   }
 
-  /** The stored content with this MD5, if any. */
-  lookup(md5: string | undefined): Buffer | undefined {
-    if (!md5 || !/^[0-9a-f]{32}$/.test(md5)) return undefined;
+  /** The stored content with this hash, if any. */
+  lookup(hash: string | undefined): Buffer | undefined {
+    if (!hash || !/^[0-9a-f]{32}$/.test(hash)) return undefined;
     try {
-      return fs.readFileSync(path.join(this.dir, md5));
+      return fs.readFileSync(path.join(this.dir, hash));
     } catch {
       return undefined;
     }

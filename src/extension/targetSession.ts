@@ -218,7 +218,7 @@ export class TargetSession implements vscode.Disposable {
     const store = new MergeBaseStore(path.join(stateDir, 'merge-base'));
     for (const file of open) {
       const rel = this.relativePath(vscode.Uri.file(file));
-      if (rel && !conflicted.has(rel) && !result.stats.errors.some((e) => e.path === rel)) store.remember(file);
+      if (rel && !conflicted.has(rel) && !result.stats.errors.some((e) => e.path === rel)) store.remember(file, result.hashAlgorithm);
     }
   }
 

@@ -67,6 +67,11 @@ export function md5(data: Buffer | string): string {
   return createHash('md5').update(data).digest('hex');
 }
 
+/** The 'sha256-128' content hash, computed independently of src/core/contentHash. */
+export function sha128(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex').slice(0, 32);
+}
+
 export async function readAll(backend: Backend, path: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of await backend.read(path)) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
@@ -126,8 +131,12 @@ export function generatedSource(
   const chunkCount = Math.ceil(total / chunkSize);
   const sizeAt = (index: number) => Math.min(chunkSize, total - index * chunkSize);
   const expected = createHash('md5');
-  for (let i = 0; i < chunkCount; i++) expected.update(chunkAt(i, sizeAt(i)));
-  const state = { produced: 0, md5: expected.digest('hex'), size: total };
+  const expectedSha = createHash('sha256');
+  for (let i = 0; i < chunkCount; i++) {
+    expected.update(chunkAt(i, sizeAt(i)));
+    expectedSha.update(chunkAt(i, sizeAt(i)));
+  }
+  const state = { produced: 0, md5: expected.digest('hex'), sha128: expectedSha.digest('hex').slice(0, 32), size: total };
   const delayMs = options.delayMs ?? 0;
   async function* generate() {
     for (let i = 0; i < chunkCount; i++) {
@@ -402,7 +411,8 @@ export function runConformanceSuite(name: string, makeBackend: MakeBackend, opti
         const back = await md5Of(backend, 'large/big.bin');
         assert.equal(back.size, largeBytes);
         assert.equal(back.md5, source.state.md5);
-        if (backend.hash) assert.equal(await backend.hash('large/big.bin'), source.state.md5);
+        if (backend.hash) assert.equal(await backend.hash('large/big.bin', 'md5'), source.state.md5);
+        if (backend.hash) assert.equal(await backend.hash('large/big.bin', 'sha256-128'), source.state.sha128);
       });
 
       test('onBytes progress is monotonic and reaches the size', async (backend) => {
@@ -440,30 +450,34 @@ export function runConformanceSuite(name: string, makeBackend: MakeBackend, opti
         });
       });
 
-      test('hash, when present, is the MD5 of the content', async (backend, t) => {
+      test('hash, when present, is the content hash in the algorithm asked for', async (backend, t) => {
         if (!backend.hash) {
           t.skip('no hash capability');
           return;
         }
         await backend.write('h.txt', streamOf('hash me'));
-        assert.equal(await backend.hash('h.txt'), md5('hash me'));
+        assert.equal(await backend.hash('h.txt', 'md5'), md5('hash me'));
+        assert.equal(await backend.hash('h.txt', 'sha256-128'), sha128('hash me'));
         await backend.write('h-empty.txt', streamOf());
-        assert.equal(await backend.hash('h-empty.txt'), md5(''));
+        assert.equal(await backend.hash('h-empty.txt', 'md5'), md5(''));
+        assert.equal(await backend.hash('h-empty.txt', 'sha256-128'), sha128(''));
       });
 
-      test('hashOffThread, when present, is the MD5 of the content; a missing file or an abort rejects', async (backend, t) => {
+      test('hashOffThread, when present, is the content hash in the algorithm asked for; a missing file or an abort rejects', async (backend, t) => {
         if (!backend.hashOffThread) {
           t.skip('no hashOffThread capability');
           return;
         }
         const source = generatedSource(9 * MiB + 11, { chunkSize: MiB });
         await backend.write('dir/large.bin', source.stream());
-        assert.equal(await backend.hashOffThread('dir/large.bin'), source.state.md5);
+        assert.equal(await backend.hashOffThread('dir/large.bin', 'md5'), source.state.md5);
+        assert.equal(await backend.hashOffThread('dir/large.bin', 'sha256-128'), source.state.sha128);
         await backend.write('h-empty.txt', streamOf());
-        assert.equal(await backend.hashOffThread('h-empty.txt'), md5(''));
-        await assert.rejects(backend.hashOffThread('missing.bin'));
-        await assert.rejects(backend.hashOffThread('dir'), 'a folder is not a file');
-        await assert.rejects(backend.hashOffThread('dir/large.bin', AbortSignal.abort()));
+        assert.equal(await backend.hashOffThread('h-empty.txt', 'md5'), md5(''));
+        assert.equal(await backend.hashOffThread('h-empty.txt', 'sha256-128'), sha128(''));
+        await assert.rejects(backend.hashOffThread('missing.bin', 'sha256-128'));
+        await assert.rejects(backend.hashOffThread('dir', 'sha256-128'), 'a folder is not a file');
+        await assert.rejects(backend.hashOffThread('dir/large.bin', 'sha256-128', AbortSignal.abort()));
       });
     });
 
@@ -752,7 +766,7 @@ export function runConformanceSuite(name: string, makeBackend: MakeBackend, opti
           await refused(`stat(${label})`, () => backend.stat(p));
           await refused(`read(${label})`, () => backend.read(p));
           const hash = backend.hash?.bind(backend);
-          if (hash) await refused(`hash(${label})`, () => hash(p));
+          if (hash) await refused(`hash(${label})`, () => hash(p, 'sha256-128'));
           checked += 3;
         }
         for (const p of writePaths) {

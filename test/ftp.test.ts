@@ -18,7 +18,7 @@ import { openBackend, type ConnectOptions } from '../src/backends/registry';
 import type { Entry } from '../src/backends/types';
 import { parseTarget, type RemoteHostTarget } from '../src/config/target';
 import { runSync } from '../src/core/engine';
-import { StorageError, UsageError } from '../src/core/errors';
+import { StorageError, TargetExistsError, UsageError } from '../src/core/errors';
 import type { SyncEvent } from '../src/core/events';
 import { TEMP_PREFIX } from '../src/core/paths';
 import { generatedSource, readAll, runConformanceSuite, streamOf } from './conformance/suite';
@@ -352,6 +352,43 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
       assert.equal((await readAll(backend, 'd/f-1.txt')).toString(), 'file 1');
       assert.equal(proxy.writes.filter((w) => /^EPSV\r\nLIST( -a)?\r\n$/.test(w)).length, 1, proxy.writes.join('|'));
       assert.equal(proxy.writes.filter((w) => /^EPSV\r\nRETR \S*\/d\/f-1\.txt\r\n$/.test(w)).length, 1, proxy.writes.join('|'));
+    } finally {
+      await backend.close();
+      await proxy.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('a new file (ifAbsent) is checked to be still absent just before its rename, in the round trip of [set time, SIZE]: a file found there is kept, nothing is left', async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    const proxy = await recordingProxy(srv);
+    const backend = await FtpBackend.connect({ ...targetFor(srv, root), port: proxy.port }, { password: srv.password, connections: 1 });
+    const onDisk = (p: string) => fs.readFileSync(path.join(root, p), 'utf8');
+    const mtimeMs = 1_700_000_000_000;
+    try {
+      assert.equal(await backend.canWriteIfAbsent(), true);
+      fs.mkdirSync(path.join(root, 'd', 'folder'), { recursive: true });
+      fs.writeFileSync(path.join(root, 'd', 'taken.txt'), 'theirs');
+      for (const p of ['d', 'd/folder', 'd/taken.txt']) fs.chownSync(path.join(root, p), srv.uid, srv.gid);
+      // The first upload goes step by step (the server's ways are not known yet).
+      await assert.rejects(backend.write('d/taken.txt', Buffer.from('ours'), { ifAbsent: true, mtimeMs }), (error) => error instanceof TargetExistsError && /taken\.txt already exists; it was not overwritten/.test(error.message));
+      assert.equal(onDisk('d/taken.txt'), 'theirs');
+      for (let i = 0; i < 3; i++) await backend.write(`d/f-${i}.txt`, Buffer.from(`file ${i}`), { ifAbsent: true, mtimeMs });
+      assert.equal(backend.commandPipelining, 'yes');
+      // Now pipelined: the target's SIZE goes with the temporary file's.
+      proxy.writes.length = 0;
+      await assert.rejects(backend.write('d/taken.txt', streamOf('ours, streamed'), { ifAbsent: true, mtimeMs }), TargetExistsError);
+      assert.equal(onDisk('d/taken.txt'), 'theirs');
+      const checks = proxy.writes.filter((w) => /^MDTM \S+ \S+\r\nSIZE \S+\r\nSIZE \S+\/d\/taken\.txt\r\n$/.test(w));
+      assert.equal(checks.length, 1, proxy.writes.join('|'));
+      assert.ok(!proxy.writes.some((w) => w.startsWith('RNFR')), 'nothing renamed');
+      await assert.rejects(backend.write('d/folder', Buffer.from('ours'), { ifAbsent: true, mtimeMs }));
+      assert.ok(fs.statSync(path.join(root, 'd', 'folder')).isDirectory(), 'the folder is still there');
+      const created = await backend.write('d/new.txt', Buffer.from('new'), { ifAbsent: true, mtimeMs });
+      assert.equal(created.size, 3);
+      assert.equal(onDisk('d/new.txt'), 'new');
+      assert.deepEqual(tempFilesBelow(root), [], 'no temporary file left');
     } finally {
       await backend.close();
       await proxy.close();

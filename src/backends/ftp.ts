@@ -41,7 +41,12 @@
 // and to answer commands sent ahead (a pair of NOOPs, once per session), the steps after STOR go
 // pipelined: [set time, SIZE] in one round trip, then [RNFR, RNTO] in another, instead of five;
 // and STOR is written right behind EPSV (ftpPipeline.ts withCommandBehindEpsv; RETR and LIST
-// too), one round trip fewer again. A failed or aborted upload deletes the temporary file (on
+// too), one round trip fewer again. A new file (WriteOptions.ifAbsent) is checked to be still
+// absent in the same round trip as [set time, SIZE], just before the rename: the engine's own
+// check before the upload would cost two more round trips (SIZE, then CWD to rule out a folder),
+// and the window between the check and the rename is the shorter for it (FTP has no create-only
+// rename, so a file put there by someone else within that window could still be replaced).
+// A failed or aborted upload deletes the temporary file (on
 // another connection if its own died) and leaves the old content. An upload whose connection turns
 // out to be dead before any data was sent is tried again on another connection.
 // There is no server-side copy or hard link over FTP, so the engine keeps trash copies of replaced
@@ -55,7 +60,7 @@ import { Client, FileType, enterPassiveModeIPv6, parseList, type FileInfo } from
 import { PassThrough, Readable, Transform, Writable } from 'node:stream';
 import type { RemoteHostTarget } from '../config/target';
 import { describeTarget } from '../config/target';
-import { StorageError, SyncError, UsageError } from '../core/errors';
+import { StorageError, SyncError, TargetExistsError, UsageError } from '../core/errors';
 import { assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
 import { tempName } from './localTree';
 import { sendPipelined, withCommandBehindEpsv } from './ftpPipeline';
@@ -562,6 +567,11 @@ export class FtpBackend implements Backend {
   // -------------------------------------------------------------------------------------------
   // write
 
+  /** New files are checked just before their rename, with the upload's last commands (see the header). */
+  canWriteIfAbsent(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
   async write(path: string, content: Readable | Buffer, options: WriteOptions = {}): Promise<Entry> {
     const data: Readable = Buffer.isBuffer(content) ? new PassThrough().end(content) : content;
     const { mtimeMs, onBytes, signal } = options;
@@ -662,13 +672,14 @@ export class FtpBackend implements Backend {
         this.pool.discard(client);
         client = await this.pool.acquire();
       }
-      let stored = pipelined ? await this.finishPipelined(client, temp, path, mtimeMs, bytes) : undefined;
+      let stored = pipelined ? await this.finishPipelined(client, temp, path, mtimeMs, bytes, options.ifAbsent === true) : undefined;
       if (stored === undefined) {
         if (mtimeMs !== undefined) await this.setMtime(client, temp, mtimeMs);
         stored = await this.statWith(client, temp);
         if (stored === undefined || stored.kind !== 'file') throw ftpFail('write', path, this.label, 'the uploaded file vanished before it could be renamed into place', true);
         if (stored.size !== bytes) throw ftpFail('write', path, this.label, `incomplete upload: the server has ${stored.size} of ${bytes} bytes`, true);
         if (mtimeMs !== undefined && this.mtimeWrite === 'unknown') this.learnMtimeSupport(stored.mtimeMs, mtimeMs);
+        if (options.ifAbsent && (await this.statWith(client, path)) !== undefined) throw new TargetExistsError(path, this.displayName);
         await this.renameOver(client, temp, path);
       }
       signal?.removeEventListener('abort', onAbort);
@@ -774,13 +785,21 @@ export class FtpBackend implements Backend {
    * After an upload: [set the time, SIZE] in one round trip, then [RNFR, RNTO] in another, instead of
    * five. The time the server keeps is the one given, to the second (see canFinishPipelined).
    * Undefined when the first two replies are not the expected ones (nothing renamed yet): the caller
-   * then goes step by step.
+   * then goes step by step. `ifAbsent`: the first round trip also asks SIZE of the target, and a
+   * file found there is not replaced (see canWriteIfAbsent).
    */
-  private async finishPipelined(client: Client, temp: string, path: string, mtimeMs: number, bytes: number): Promise<Entry | undefined> {
-    const [set, size] = (await sendPipelined(client, [this.setMtimeCommand(temp, mtimeMs), `SIZE ${this.abs(temp)}`])) as [Reply, Reply];
+  private async finishPipelined(client: Client, temp: string, path: string, mtimeMs: number, bytes: number, ifAbsent: boolean): Promise<Entry | undefined> {
+    const commands = [this.setMtimeCommand(temp, mtimeMs), `SIZE ${this.abs(temp)}`];
+    if (ifAbsent) commands.push(`SIZE ${this.abs(path)}`);
+    const [set, size, target] = (await sendPipelined(client, commands)) as [Reply, Reply, Reply | undefined];
     if (set.code < 200 || set.code >= 300 || size.code !== 213) return undefined;
     const stored = Number.parseInt(size.message.slice(4), 10);
     if (stored !== bytes) throw ftpFail('write', path, this.label, `incomplete upload: the server has ${stored} of ${bytes} bytes`, true);
+    // 550 is "no such file" (or a folder, which the rename then refuses); any other answer, a file.
+    if (target !== undefined && target.code !== 550) {
+      if (target.code === 213) throw new TargetExistsError(path, this.displayName);
+      return undefined; // an answer we cannot read: the caller looks step by step
+    }
     await this.renameOver(client, temp, path, true);
     return { path, kind: 'file', size: bytes, mtimeMs: Math.floor(mtimeMs / 1000) * 1000 };
   }

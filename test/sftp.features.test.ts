@@ -414,14 +414,15 @@ describe('SFTP: capabilities and safety on the server', () => {
     });
   });
 
-  it('a login shell that prints a banner does not confuse the hash-tool probe or results; a missing tool means reading the file', T, async (t) => {
+  it('a login shell that prints a banner does not confuse the hash-tool probe or results; a missing tool means reading the file, a missing id is no matter', T, async (t) => {
     if (!b.dedicatedUser) return t.skip('changing the login shell needs root');
     const changed = spawnSync('usermod', ['-s', '/bin/bash', b.user], { encoding: 'utf8', timeout: 10_000 });
     if (changed.status !== 0) return t.skip(`usermod failed: ${changed.stderr}`);
     // bash run by sshd reads ~/.bashrc even for a command; this one talks on stdout.
-    // It also hides sha256sum, as on a server without it.
+    // It also hides sha256sum and id, as on a server without them.
     const emptySha = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-    fs.writeFileSync(path.join(b.home, '.bashrc'), `echo "Welcome to the test server"\necho d41d8cd98f00b204e9800998ecf8427e  /fake\necho ${emptySha}  /fake\nsha256sum() { echo "sha256sum: command not found" >&2; return 127; }\n`);
+    const hidden = ['sha256sum', 'id'].map((tool) => `${tool}() { echo "${tool}: command not found" >&2; return 127; }\n`).join('');
+    fs.writeFileSync(path.join(b.home, '.bashrc'), `echo "Welcome to the test server"\necho d41d8cd98f00b204e9800998ecf8427e  /fake\necho ${emptySha}  /fake\n${hidden}`);
     b.chown(path.join(b.home, '.bashrc'));
     try {
       const backend = await openWith(b, b.makeDir('banner'), { keyFile: b.keyFile, knownHostsFile: b.knownHostsFile });

@@ -440,6 +440,24 @@ describe('large files hashed apart from the transfer', () => {
     assert.equal(next.json!.counts.record, 1);
   });
 
+  it('a large file the plan needs a hash of (equal sizes, first sync) is hashed on the worker; equal content is recorded, not copied', async () => {
+    const fx = setup();
+    fx.write('src', 'big.bin', large('a'), past(2));
+    fx.write('dst', 'big.bin', large('a'), past(1));
+    const hashedApart: string[] = [];
+    class Counting extends LocalBackend {
+      override async hashOffThread(p: string, algorithm: HashAlgorithm, signal?: AbortSignal): Promise<string> {
+        hashedApart.push(`${this === source ? 'source' : 'destination'}:${p}`);
+        return super.hashOffThread(p, algorithm, signal);
+      }
+    }
+    const source = new Counting(fx.src);
+    const result = await runSync(request(fx, { source, destination: new Counting(fx.dst) }));
+    assert.deepEqual(hashedApart.sort(), ['destination:big.bin', 'source:big.bin']);
+    assert.equal(result.stats.uploaded + result.stats.downloaded, 0);
+    assert.equal(result.stats.recorded, 1);
+  });
+
   it('a hash read that saw newer bytes than were sent is not recorded: the next run sends the newer bytes', async () => {
     const fx = setup();
     fx.write('src', 'big.bin', large('a'), past(3));

@@ -1338,7 +1338,8 @@ export class SftpBackend implements Backend {
       const r = await connection.exec(`echo ${PROBE_MARKER} && id -u && id -G; ${tools}; true`, PROBE_TIMEOUT_MS);
       const lines = r.stdout.split('\n');
       const at = lines.lastIndexOf(PROBE_MARKER);
-      const after = at >= 0 ? lines.slice(at + 3) : [];
+      // Searched in every line after the marker: without `id` the digests come right after it.
+      const after = at >= 0 ? lines.slice(at + 1) : [];
       const hashTools = new Set((Object.keys(HASH_TOOLS) as HashAlgorithm[]).filter((a) => after.some((line) => new RegExp(`^\\\\?${HASH_TOOLS[a].empty}\\b`).test(line))));
       if (at >= 0 && hashTools.size > 0) {
         this.probe = { exec: true, hashTools };

@@ -4,6 +4,7 @@
 import type { Backend, Entry, FileColumns, SkippedEntry } from '../backends/types';
 import { contentHash, hashOfBytes, type HashAlgorithm } from './contentHash';
 import { CancelledError } from './errors';
+import { OFF_THREAD_MIN_BYTES } from './offThreadHash';
 import { IGNORE_FILE_NAME, IgnoreRules } from './ignore';
 import type { Base, Tree } from './model';
 import type { Side } from './options';
@@ -203,9 +204,13 @@ function sameIdentity(known: { size: number; mtimeMs: number; ino?: number }, en
 /** Files up to this size are read in one piece rather than streamed. */
 export const SMALL_FILE_BYTES = 256 * 1024;
 
-/** The hash of a file: from the store when it can compute it, else by reading the content. */
+/**
+ * The hash of a file: from the store when it can compute it, else by reading the content; a large
+ * local file on the hashing worker, so that this thread goes on with listings and transfers.
+ */
 export async function hashFile(backend: Backend, path: string, size: number, algorithm: HashAlgorithm, signal?: AbortSignal): Promise<string> {
   if (backend.hash) return backend.hash(path, algorithm);
+  if (backend.hashOffThread && size >= OFF_THREAD_MIN_BYTES) return backend.hashOffThread(path, algorithm, signal);
   if (backend.readFile && size <= SMALL_FILE_BYTES) return hashOfBytes(await backend.readFile(path, signal), algorithm);
   const hash = contentHash(algorithm);
   for await (const chunk of await backend.read(path, signal)) hash.update(chunk as Buffer);

@@ -23,7 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import { StorageError, SyncError, UnsafePathError } from '../core/errors';
 import { entriesFromColumns } from '../core/fileColumns';
 import { hashOfOpenFile } from '../core/offThreadHash';
-import { contentHash, type HashAlgorithm } from '../core/contentHash';
+import { hashOfStream, type HashAlgorithm } from '../core/contentHash';
 import { assertSafeRelativePath, parentOf } from '../core/paths';
 import { CAUSES, errorCode, TRANSIENT_CODES } from './fsErrors';
 import { kindOf, listLocalDir, ReadAccess, tempName, walkInWorker } from './localTree';
@@ -251,9 +251,7 @@ export class LocalBackend implements Backend {
       const digest = hashOfOpenFile(fd, algorithm, signal);
       if (digest) return await digest;
       // No worker here: hash a stream on this thread.
-      const hash = contentHash(algorithm);
-      for await (const chunk of fs.createReadStream('', { fd, autoClose: false, signal, highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-      return hash.digest();
+      return await hashOfStream(fs.createReadStream('', { fd, autoClose: false, signal, highWaterMark: 1024 * 1024 }), algorithm);
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       throw toStorageError('read', path, error);

@@ -88,7 +88,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3Target } from '../config/target';
-import { contentHash, type HashAlgorithm } from '../core/contentHash';
+import { hashOfStream, type HashAlgorithm } from '../core/contentHash';
 import { StorageError, TargetExistsError, UsageError } from '../core/errors';
 import { IGNORE_FILE_NAME, IgnoreRules } from '../core/ignore';
 import { assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
@@ -565,9 +565,7 @@ export class S3Backend implements Backend {
     if (!head) throw this.failure('hash', path, 'no such file');
     const entry = this.entryOfHead(path, head);
     if (entry.hash !== undefined && algorithm === this.listedHashAlgorithm) return entry.hash;
-    const hash = contentHash(algorithm);
-    for await (const chunk of await this.read(path)) hash.update(chunk as Buffer);
-    return hash.digest();
+    return hashOfStream(await this.read(path), algorithm);
   }
 
   // -------------------------------------------------------------------------------------------

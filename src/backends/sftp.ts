@@ -54,7 +54,7 @@ import { Readable, type Duplex } from 'node:stream';
 import SftpClient from 'ssh2-sftp-client';
 import { Client, utils as sshUtils, type AnyAuthMethod, type AuthenticationType, type ClientChannel, type ConnectConfig, type KeyboardInteractiveCallback, type ParsedKey, type Prompt, type SFTPWrapper, type Stats } from 'ssh2';
 import type { RemoteHostTarget } from '../config/target';
-import { contentHash, type HashAlgorithm } from '../core/contentHash';
+import { hashOfStream, type HashAlgorithm } from '../core/contentHash';
 import { StorageError, SyncError, UnsafePathError, UsageError } from '../core/errors';
 import { TEMP_PREFIX, assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
 import { HostKeyError, checkHostKey, fingerprintOf, keyTypeOf, knownHostsName, knownKeyTypes, readKnownHostsFiles } from './knownHosts';
@@ -2035,9 +2035,7 @@ export class SftpBackend implements Backend {
   private async remoteHash(path: string, algorithm: HashAlgorithm): Promise<string> {
     assertSafeRelativePath(path);
     if (!this.probe.hashTools?.has(algorithm)) {
-      const hash = contentHash(algorithm);
-      for await (const chunk of await this.read(path)) hash.update(chunk as Buffer);
-      return hash.digest();
+      return hashOfStream(await this.read(path), algorithm);
     }
     const tool = HASH_TOOLS[algorithm];
     return this.withConnection('hash', path, async (connection) => {

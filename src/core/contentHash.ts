@@ -42,6 +42,13 @@ export function hashOfBytes(data: Uint8Array, algorithm: HashAlgorithm): string 
   return hash.digest();
 }
 
+/** The digest of everything a stream yields. */
+export async function hashOfStream(stream: AsyncIterable<Uint8Array>, algorithm: HashAlgorithm): Promise<string> {
+  const hash = contentHash(algorithm);
+  for await (const chunk of stream) hash.update(chunk);
+  return hash.digest();
+}
+
 /**
  * The algorithm for a pair: the one its base was written with, else MD5 where a store lists MD5s,
  * else the default. A base from before the algorithm was recorded per pair says 'md5'.

@@ -2,7 +2,7 @@
 // (ignored folders are never entered), and fills in hashes from the base and the persistent hash
 // cache, so that a file is re-hashed only when its size, mtime or inode changed.
 import type { Backend, Entry, FileColumns, SkippedEntry } from '../backends/types';
-import { contentHash, hashOfBytes, type HashAlgorithm } from './contentHash';
+import { hashOfBytes, hashOfStream, type HashAlgorithm } from './contentHash';
 import { CancelledError } from './errors';
 import { OFF_THREAD_MIN_BYTES } from './offThreadHash';
 import { IGNORE_FILE_NAME, IgnoreRules } from './ignore';
@@ -212,7 +212,5 @@ export async function hashFile(backend: Backend, path: string, size: number, alg
   if (backend.hash) return backend.hash(path, algorithm);
   if (backend.hashOffThread && size >= OFF_THREAD_MIN_BYTES) return backend.hashOffThread(path, algorithm, signal);
   if (backend.readFile && size <= SMALL_FILE_BYTES) return hashOfBytes(await backend.readFile(path, signal), algorithm);
-  const hash = contentHash(algorithm);
-  for await (const chunk of await backend.read(path, signal)) hash.update(chunk as Buffer);
-  return hash.digest();
+  return hashOfStream(await backend.read(path, signal), algorithm);
 }

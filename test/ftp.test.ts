@@ -761,7 +761,8 @@ describe('FtpBackend: connection pool', () => {
     try {
       await Promise.all(Array.from({ length: 8 }, (_, i) => backend.write(`f${i}.txt`, streamOf(`file ${i}`))));
       await Promise.all(Array.from({ length: 8 }, async (_, i) => assert.equal((await readAll(backend, `f${i}.txt`)).toString(), `file ${i}`)));
-      assert.equal(backend.maxConnections, 2);
+      // (Failed once in CI with 4: the message says more should it recur.)
+      assert.equal(backend.maxConnections, 2, `connections opened: ${backend.connectionsOpened}`);
     } finally {
       await backend.close();
       fs.rmSync(folder, { recursive: true, force: true });

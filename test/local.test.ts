@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 // The module object itself (not an import-star copy), so t.mock.method can replace its functions.
 import fsModule = require('node:fs');
 import { LocalBackend, toStorageError } from '../src/backends/local';
-import { StorageError, UnsafePathError } from '../src/core/errors';
+import { StorageError, TargetExistsError, UnsafePathError } from '../src/core/errors';
 import { TEMP_PREFIX } from '../src/core/paths';
 import { failingSource, generatedSource, streamOf, walk } from './conformance/suite';
 
@@ -326,6 +326,27 @@ describe('LocalBackend (local-only behaviour)', () => {
         await backend.deleteFile('link2.txt');
         assert.ok(!fs.existsSync(path.join(root, 'link2.txt')));
         assert.equal(fs.readFileSync(victim, 'utf8'), 'outside content');
+      });
+    });
+  });
+
+  describe('create-only writes', () => {
+    it('ifAbsent refuses a file or folder at the path, like the engine check it replaces, and replaces a symlink as any write does; nothing is left behind', async () => {
+      await withSandbox(async ({ root, outside, backend }) => {
+        assert.equal(await backend.canWriteIfAbsent(), true);
+        fs.mkdirSync(path.join(root, 'folder'));
+        fs.writeFileSync(path.join(root, 'file.txt'), 'theirs');
+        for (const target of ['folder', 'file.txt']) {
+          await assert.rejects(backend.write(target, Buffer.from('ours'), { ifAbsent: true }), TargetExistsError, target);
+          await assert.rejects(backend.write(target, streamOf('ours'), { ifAbsent: true }), TargetExistsError, target);
+        }
+        assert.ok(fs.statSync(path.join(root, 'folder')).isDirectory());
+        assert.equal(fs.readFileSync(path.join(root, 'file.txt'), 'utf8'), 'theirs');
+        // A symlink is not a file the engine syncs (listings skip it): a write replaces the link.
+        fs.symlinkSync(path.join(outside, 'nowhere'), path.join(root, 'link.txt'));
+        await backend.write('link.txt', Buffer.from('ours'), { ifAbsent: true });
+        assert.ok(fs.lstatSync(path.join(root, 'link.txt')).isFile());
+        assert.deepEqual(fs.readdirSync(root).filter((n) => n.startsWith(TEMP_PREFIX)), [], 'no temporary file left');
       });
     });
   });

@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StorageError, SyncError, UnsafePathError } from '../core/errors';
+import { StorageError, SyncError, TargetExistsError, UnsafePathError } from '../core/errors';
 import { entriesFromColumns } from '../core/fileColumns';
 import { hashOfOpenFile } from '../core/offThreadHash';
 import { hashOfStream, type HashAlgorithm } from '../core/contentHash';
@@ -260,6 +260,16 @@ export class LocalBackend implements Backend {
     }
   }
 
+  /**
+   * Create-only writes look at the path just before the temporary file is made, the look the
+   * engine would otherwise take itself a moment earlier: one lstat per new file instead of two. A
+   * file or folder found there is refused; the window until the rename stays (no create-only
+   * rename is reachable from Node), as with the engine's own check.
+   */
+  canWriteIfAbsent(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
   async write(path: string, content: Readable | Buffer, options: WriteOptions = {}): Promise<Entry> {
     if (Buffer.isBuffer(content)) return this.writeBuffer(path, content, options);
     const data = content;
@@ -272,6 +282,7 @@ export class LocalBackend implements Backend {
       if (path === '') throw fail('write', path, 'it is the root folder');
       signal?.throwIfAborted();
       const old = this.lstat('write', path, absPath);
+      if (options.ifAbsent && old !== undefined && toEntry(path, old) !== undefined) throw new TargetExistsError(path, this.displayName);
       if (old?.isDirectory()) throw fail('write', path, 'a folder is in the way');
       if (old?.isFile()) oldMode = old.mode & 0o777; // set-id and sticky bits are not carried over
       parentAbs = nodePath.dirname(absPath);
@@ -366,6 +377,7 @@ export class LocalBackend implements Backend {
     let written: fs.Stats;
     try {
       const old = this.lstat('write', path, absPath);
+      if (options.ifAbsent && old !== undefined && toEntry(path, old) !== undefined) throw new TargetExistsError(path, this.displayName);
       if (old?.isDirectory()) throw fail('write', path, 'a folder is in the way');
       const oldMode = old?.isFile() ? old.mode & 0o777 : undefined;
       const parentAbs = nodePath.dirname(absPath);

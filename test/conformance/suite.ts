@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Backend, Entry } from '../../src/backends/types';
-import { UnsafePathError } from '../../src/core/errors';
+import { TargetExistsError, UnsafePathError } from '../../src/core/errors';
 
 export interface ConformanceFixture {
   backend: Backend;
@@ -448,6 +448,22 @@ export function runConformanceSuite(name: string, makeBackend: MakeBackend, opti
           const aborted = AbortSignal.abort();
           for await (const chunk of await backend.read('abortable.bin', aborted)) void chunk;
         });
+      });
+
+      test('ifAbsent, where offered: a missing path is created; a file already there is refused with TargetExistsError and kept', async (backend, t) => {
+        if (!(await backend.canWriteIfAbsent?.())) {
+          t.skip('no create-only writes');
+          return;
+        }
+        await backend.write('ia/theirs.txt', streamOf('theirs'), { mtimeMs: 1_600_000_000_000 });
+        for (const attempt of [() => Buffer.from('ours'), () => streamOf('ours, streamed')]) {
+          await assert.rejects(backend.write('ia/theirs.txt', attempt(), { ifAbsent: true, mtimeMs: 1_700_000_000_000 }), TargetExistsError);
+          assert.equal((await readAll(backend, 'ia/theirs.txt')).toString(), 'theirs');
+        }
+        const created = await backend.write('ia/new.txt', streamOf('new'), { ifAbsent: true, mtimeMs: 1_700_000_000_000 });
+        assert.equal(created.size, 3);
+        assert.equal((await readAll(backend, 'ia/new.txt')).toString(), 'new');
+        assert.deepEqual((await backend.listDir('ia')).entries.map((e) => e.path).sort(), ['ia/new.txt', 'ia/theirs.txt']);
       });
 
       test('hash, when present, is the content hash in the algorithm asked for', async (backend, t) => {

@@ -270,6 +270,18 @@ export class LocalBackend implements Backend {
     return Promise.resolve(true);
   }
 
+  /**
+   * What a write finds at its target, for both write paths: the mode of a file it replaces (set-id
+   * and sticky bits are not carried over), undefined where nothing is. A folder is in the way; with
+   * `ifAbsent` a file or folder there is refused (TargetExistsError).
+   */
+  private replacedMode(path: string, absPath: string, ifAbsent: boolean): number | undefined {
+    const old = this.lstat('write', path, absPath);
+    if (ifAbsent && old !== undefined && toEntry(path, old) !== undefined) throw new TargetExistsError(path, this.displayName);
+    if (old?.isDirectory()) throw fail('write', path, 'a folder is in the way');
+    return old?.isFile() ? old.mode & 0o777 : undefined;
+  }
+
   async write(path: string, content: Readable | Buffer, options: WriteOptions = {}): Promise<Entry> {
     if (Buffer.isBuffer(content)) return this.writeBuffer(path, content, options);
     const data = content;
@@ -281,10 +293,7 @@ export class LocalBackend implements Backend {
       absPath = this.checked(path);
       if (path === '') throw fail('write', path, 'it is the root folder');
       signal?.throwIfAborted();
-      const old = this.lstat('write', path, absPath);
-      if (options.ifAbsent && old !== undefined && toEntry(path, old) !== undefined) throw new TargetExistsError(path, this.displayName);
-      if (old?.isDirectory()) throw fail('write', path, 'a folder is in the way');
-      if (old?.isFile()) oldMode = old.mode & 0o777; // set-id and sticky bits are not carried over
+      oldMode = this.replacedMode(path, absPath, options.ifAbsent === true);
       parentAbs = nodePath.dirname(absPath);
       this.ensureFolder(path, parentAbs);
     } catch (error) {
@@ -376,10 +385,7 @@ export class LocalBackend implements Backend {
     let tempPath: string | undefined;
     let written: fs.Stats;
     try {
-      const old = this.lstat('write', path, absPath);
-      if (options.ifAbsent && old !== undefined && toEntry(path, old) !== undefined) throw new TargetExistsError(path, this.displayName);
-      if (old?.isDirectory()) throw fail('write', path, 'a folder is in the way');
-      const oldMode = old?.isFile() ? old.mode & 0o777 : undefined;
+      const oldMode = this.replacedMode(path, absPath, options.ifAbsent === true);
       const parentAbs = nodePath.dirname(absPath);
       this.ensureFolder(path, parentAbs);
       tempPath = nodePath.join(parentAbs, tempName());

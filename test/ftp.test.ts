@@ -761,8 +761,10 @@ describe('FtpBackend: connection pool', () => {
     try {
       await Promise.all(Array.from({ length: 8 }, (_, i) => backend.write(`f${i}.txt`, streamOf(`file ${i}`))));
       await Promise.all(Array.from({ length: 8 }, async (_, i) => assert.equal((await readAll(backend, `f${i}.txt`)).toString(), `file ${i}`)));
-      // (Failed once in CI with 4: the message says more should it recur.)
-      assert.equal(backend.maxConnections, 2, `connections opened: ${backend.connectionsOpened}`);
+      // The server allows two, but may still count a session that is closing (vsftpd drops it from
+      // its count only once that process is reaped): then it refused the second too, and one is
+      // what it allowed at that moment (seen in CI). Never more than two: the refusals were heard.
+      assert.ok([1, 2].includes(backend.maxConnections), `maxConnections ${backend.maxConnections}, connections opened: ${backend.connectionsOpened}`);
     } finally {
       await backend.close();
       fs.rmSync(folder, { recursive: true, force: true });

@@ -277,7 +277,10 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
   });
 
   /** A TCP proxy to the server's control port that records what the client sends, write by write. */
-  async function recordingProxy(srv: VsftpdServer, options: { firstLineOnly?: boolean; coalesceRepliesMs?: number } = {}) {
+  async function recordingProxy(
+    srv: VsftpdServer,
+    options: { firstLineOnly?: boolean; coalesceRepliesMs?: number; splitRepliesBytes?: number; rewriteCommands?: (text: string) => string } = {},
+  ) {
     const writes: string[] = [];
     const sockets = new Set<net.Socket>();
     const proxy = net.createServer((downstream) => {
@@ -290,7 +293,20 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
           upstream.destroy();
         });
       }
-      if (options.coalesceRepliesMs === undefined) {
+      if (options.splitRepliesBytes !== undefined) {
+        // Replies reach the client in small pieces, lines cut anywhere (as TCP may cut them).
+        const size = options.splitRepliesBytes;
+        upstream.on('data', (chunk: Buffer) => {
+          upstream.pause();
+          let offset = 0;
+          const next = () => {
+            if (offset >= chunk.length) return upstream.resume();
+            downstream.write(chunk.subarray(offset, (offset += size)));
+            setImmediate(next);
+          };
+          next();
+        });
+      } else if (options.coalesceRepliesMs === undefined) {
         upstream.pipe(downstream);
       } else {
         // Replies the server sends in quick succession reach the client in one piece.
@@ -308,7 +324,8 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
         writes.push(chunk.toString('latin1'));
         // firstLineOnly: a server (or router) that drops commands sent ahead.
         const end = chunk.indexOf('\r\n');
-        upstream.write(options.firstLineOnly && end >= 0 ? chunk.subarray(0, end + 2) : chunk);
+        const sent = options.firstLineOnly && end >= 0 ? chunk.subarray(0, end + 2) : chunk;
+        upstream.write(options.rewriteCommands ? Buffer.from(options.rewriteCommands(sent.toString('latin1')), 'latin1') : sent);
       });
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
@@ -321,6 +338,119 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
       },
     };
   }
+
+  /** Entries sorted by path, for comparing listings. */
+  const sortedEntries = (entries: readonly Entry[]) => [...entries].sort((a, b) => (a.path < b.path ? -1 : 1));
+
+  it('folders are listed in batches with STAT over the control connection: the same as LIST, for long folders and replies cut anywhere too', { timeout: 60_000 }, async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    const put = (rel: string, content: string, seconds: number) => {
+      fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+      fs.writeFileSync(path.join(root, rel), content);
+      fs.utimesSync(path.join(root, rel), seconds, seconds);
+    };
+    put('a b.txt', 'spaces', 1_600_000_001);
+    put('ünïcødé.txt', 'unicode', Date.now() / 1000 - 120);
+    put('.syncignore', '*.tmp\n', 1_600_000_002);
+    put('sub/deep/f.txt', 'deep', 1_600_000_003);
+    // About 170 KB of listing: more than basic-ftp reads as one reply (64 KiB).
+    for (let i = 0; i < 1500; i++) put(`big/file-${i}-${'x'.repeat(40)}.txt`, `file ${i}`, 1_500_000_000 + i * 7);
+    fs.mkdirSync(path.join(root, 'empty'));
+    fs.symlinkSync('a b.txt', path.join(root, 'link'));
+    spawnSync('chown', ['-R', `${srv.uid}:${srv.gid}`, root]);
+    const proxy = await recordingProxy(srv, { splitRepliesBytes: 97 });
+    const backend = await FtpBackend.connect({ ...targetFor(srv, root), port: proxy.port }, { password: srv.password, connections: 2 }, { timeoutMs: 15_000 });
+    try {
+      const dirs = ['', 'big', 'empty', 'sub', 'sub/deep'];
+      assert.equal(backend.statFolderListing, 'unknown');
+      const batch = await backend.listDirs(dirs);
+      assert.equal(backend.statFolderListing, 'yes');
+      for (const [i, dir] of dirs.entries()) {
+        const byList = await backend.listDir(dir);
+        assert.deepEqual(sortedEntries(batch[i]!.entries), sortedEntries(byList.entries), `folder "${dir}"`);
+        assert.deepEqual(batch[i]!.skipped, byList.skipped, `folder "${dir}"`);
+      }
+      const big = batch[1]!.entries;
+      assert.equal(big.length, 1500);
+      for (const entry of big) {
+        const i = Number(/^big\/file-(\d+)-/.exec(entry.path)![1]);
+        assert.deepEqual(entry, { path: `big/file-${i}-${'x'.repeat(40)}.txt`, kind: 'file', size: `file ${i}`.length, mtimeMs: (1_500_000_000 + i * 7) * 1000 });
+      }
+      assert.deepEqual(batch[0]!.skipped.map((s) => s.path), ['link']);
+      assert.deepEqual(batch[2]!.entries, []);
+      // The folders after the first went out together: CWD + STAT for each, in one write.
+      assert.ok(proxy.writes.some((w) => w.split('\r\n').filter((line) => line === 'STAT .').length >= 2), proxy.writes.join('|').slice(0, 2000));
+    } finally {
+      await backend.close();
+      await proxy.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('a file name with line breaks cannot pass made-up listings to other folders of its batch', { timeout: 120_000 }, async () => {
+    const srv = await server('none');
+    for (const [forged, refused] of [
+      // Ends its folder's reply and makes up the replies to every command after it: a listing for
+      // the next folder and both REST replies. The made-up REST reply cannot know the token: the
+      // batch is refused and LIST is used.
+      ['a\r\n213 E\r\n250 x\r\n213-x\r\n-rw-r--r-- 1 0 0 4 Jan 01 2020 planted.txt\r\n213 E\r\n350 (1)\r\n350 (0)', true],
+      // Ends its folder's reply and swallows the next CWD reply to even the count out: accepted,
+      // and only its own folder's listing is cut short.
+      ['a\r\n213 End of status\r\n250-swallow', false],
+    ] as const) {
+      const { parent, root } = freshRoot(srv);
+      for (const dir of ['evil', 'other', 'third']) fs.mkdirSync(path.join(root, dir));
+      fs.writeFileSync(path.join(root, 'evil', forged), 'x');
+      for (const name of ['o1.txt', 'o2.txt']) fs.writeFileSync(path.join(root, 'other', name), name);
+      fs.writeFileSync(path.join(root, 'third', 't.txt'), 't');
+      spawnSync('chown', ['-R', `${srv.uid}:${srv.gid}`, root]);
+      // Replies in small pieces: the replies made up beyond the batch's count arrive after it is read.
+      const proxy = await recordingProxy(srv, { splitRepliesBytes: 61 });
+      const backend = await FtpBackend.connect({ ...targetFor(srv, root), port: proxy.port }, { password: srv.password, connections: 1 }, { timeoutMs: 15_000 });
+      try {
+        await backend.listDirs(['']); // the check against LIST, on a folder without such names
+        assert.equal(backend.statFolderListing, 'yes');
+        const [, other] = await backend.listDirs(['evil', 'other']);
+        assert.deepEqual(other!.entries.map((e) => e.path).sort(), ['other/o1.txt', 'other/o2.txt'], JSON.stringify(forged));
+        assert.equal(backend.statFolderListing, refused ? 'no' : 'yes', JSON.stringify(forged));
+        // The connection is in step afterwards: other commands get their own replies.
+        await backend.write('third/new.txt', Buffer.from('new'));
+        assert.deepEqual((await backend.listDirs(['other', 'third']))[1]!.entries.map((e) => e.path).sort(), ['third/new.txt', 'third/t.txt']);
+        assert.equal((await backend.stat('other/o1.txt'))?.size, 6);
+      } finally {
+        await backend.close();
+        await proxy.close();
+        fs.rmSync(parent, { recursive: true, force: true });
+      }
+    }
+  });
+
+  it('listDirs: a folder that is not there fails as listDir does; a server whose STAT does not list folders gets LIST', async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    fs.mkdirSync(path.join(root, 'a'));
+    fs.writeFileSync(path.join(root, 'a', 'f.txt'), 'f');
+    spawnSync('chown', ['-R', `${srv.uid}:${srv.gid}`, root]);
+    const backend = await connect(srv, root);
+    // STAT answered for another path: an empty listing, unlike LIST's.
+    const proxy = await recordingProxy(srv, { rewriteCommands: (text) => text.replace(/^STAT \.\r\n/gm, 'STAT /no-such-folder-here\r\n') });
+    const viaProxy = await FtpBackend.connect({ ...targetFor(srv, root), port: proxy.port }, { password: srv.password }, { timeoutMs: 15_000 });
+    try {
+      await backend.listDirs(['']);
+      assert.equal(backend.statFolderListing, 'yes');
+      await assert.rejects(backend.listDirs(['a', 'missing']), /missing.*no such folder, or permission denied/);
+      const [top, a] = await viaProxy.listDirs(['', 'a']);
+      assert.equal(viaProxy.statFolderListing, 'no');
+      assert.deepEqual(top!.entries.map((e) => e.path), ['a']);
+      assert.deepEqual(a!.entries.map((e) => e.path), ['a/f.txt']);
+    } finally {
+      await backend.close();
+      await viaProxy.close();
+      await proxy.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
 
   it('uploads are finished in two round trips once the server is known: [set time, SIZE], then [RNFR, RNTO]; STOR, LIST and RETR go behind EPSV', async () => {
     const srv = await server('none');

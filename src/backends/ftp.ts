@@ -25,7 +25,10 @@
 //    (days for files older than six months). Two versions of a file with the same size written in
 //    the same minute would look the same, so the backend asks MDTM (seconds, UTC) for every file it
 //    lists, pipelined (a batch of requests per round trip; one at a time, spread over idle pool
-//    connections, on servers that do not answer commands sent ahead). stat uses SIZE + MDTM. Only servers
+//    connections, on servers that do not answer commands sent ahead). listDirs lists a batch of
+//    folders in one round trip with CWD + "STAT ." each over the control connection (ftpStatListing.ts),
+//    where the first folder of a session listed the same through STAT and LIST, and asks the MDTMs of
+//    the whole batch together. stat uses SIZE + MDTM. Only servers
 //    with neither MLSD nor MDTM fall back to LIST dates: there a same-size change within the same
 //    minute is not detected by size and time (documented limit; no FTP server we know of lacks MDTM).
 //  - Setting times: MFMT where FEAT lists it, otherwise "MDTM YYYYMMDDHHMMSS path" (vsftpd with
@@ -64,6 +67,7 @@ import { StorageError, SyncError, TargetExistsError, UsageError } from '../core/
 import { assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
 import { tempName } from './localTree';
 import { sendPipelined, withCommandBehindEpsv } from './ftpPipeline';
+import { newBatchToken, readStatBatch, statBatchCommands } from './ftpStatListing';
 import { FtpPool, connectFtp, greetings, type FtpConnectSettings, type FtpTls } from './ftpPool';
 import { causeOf, formatFtpTimestamp, ftpError, ftpFail, isAbortError, isReplyError, mlstFactsLine, parseListDate, parseMdtmReply, replyText, type CommandKind } from './ftpProtocol';
 import type { Subject } from './subject';
@@ -103,7 +107,25 @@ const MDTM_BATCH = 128;
 /** How long the first pipelined batch of a session may take before the server is taken not to answer commands sent ahead. */
 const PIPELINE_PROBE_TIMEOUT_MS = 5_000;
 
+/** Folders per STAT batch (one write; vsftpd's reply is about 70 bytes a file). */
+const STAT_BATCH_FOLDERS = 64;
+
 type Reply = { code: number; message: string };
+
+/** One folder's listing before the MDTM requests for its files. */
+interface FolderListing {
+  entries: Entry[];
+  skipped: SkippedEntry[];
+  /** Files whose exact time MDTM is asked for. */
+  needTimes: Entry[];
+}
+
+/** Whether two listings of a folder name the same entries, of the same kinds, sizes and listed dates. */
+function sameListing(a: FolderListing, b: FolderListing): boolean {
+  const key = (listing: FolderListing) =>
+    [...listing.entries.map((e) => `${e.kind} ${e.size} ${e.mtimeMs} ${e.path}`), ...listing.skipped.map((s) => `skipped ${s.path}`)].sort().join('\n');
+  return key(a) === key(b);
+}
 
 function abortErrorOf(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
@@ -143,6 +165,8 @@ export class FtpBackend implements Backend {
   /** Whether the server answers commands sent ahead (see fetchTimesPipelined). */
   private pipelining: 'unknown' | 'yes' | 'no' = 'unknown';
   private pipeliningProbe?: Promise<void>;
+  /** Whether folders are listed with STAT over the control connection (see listDirs): unknown until the first listDirs. */
+  private statListing: 'unknown' | 'yes' | 'no' = 'unknown';
   /** MDTM reads a kept time back as exactly the whole second that was set. */
   private mtimeReadBackExact = false;
   private readonly label: string;
@@ -233,6 +257,11 @@ export class FtpBackend implements Backend {
     return this.pipelining;
   }
 
+  /** Whether listDirs lists folders with STAT over the control connection: 'unknown' until its first call. */
+  get statFolderListing(): 'unknown' | 'yes' | 'no' {
+    return this.statListing;
+  }
+
   /** How files are listed: 'MLSD' (exact), 'LIST+MDTM' (exact to the second), 'LIST' (minutes at best). */
   get listingMode(): 'MLSD' | 'LIST+MDTM' | 'LIST' {
     return this.useMlst ? 'MLSD' : this.features.mdtm ? 'LIST+MDTM' : 'LIST';
@@ -298,14 +327,28 @@ export class FtpBackend implements Backend {
   }
 
   private async listWith(client: Client, dir: string): Promise<ListDirResult> {
-    if (!(await this.cwd(client, dir))) {
-      if (dir === '') throw new StorageError(`folder does not exist or cannot be opened on ${this.label}: ${this.root}`, false);
-      throw ftpFail('list folder', dir, this.label, 'no such folder, or permission denied');
-    }
-    const infos = await this.listWorkingDir(client);
+    if (!(await this.cwd(client, dir))) throw this.noSuchFolder(dir);
+    const listed = this.folderListing(dir, await this.listWorkingDir(client));
+    return this.withExactTimes(client, [listed]).then(([result]) => result!);
+  }
+
+  private noSuchFolder(dir: string): StorageError {
+    if (dir === '') return new StorageError(`folder does not exist or cannot be opened on ${this.label}: ${this.root}`, false);
+    return ftpFail('list folder', dir, this.label, 'no such folder, or permission denied');
+  }
+
+  /** A folder's entries from its listing lines; the files whose time only MDTM can tell are in needTimes. */
+  private folderListing(dir: string, infos: readonly FileInfo[]): FolderListing {
     const entries: Entry[] = [];
     const skipped: SkippedEntry[] = [];
-    const needTimes: { entry: Entry; info: FileInfo }[] = [];
+    const needTimes: Entry[] = [];
+    // The files of a folder share a few dates: each is parsed once.
+    const dates = new Map<string, number>();
+    const listDate = (raw: string): number => {
+      let value = dates.get(raw);
+      if (value === undefined) dates.set(raw, (value = parseListDate(raw) ?? 0));
+      return value;
+    };
     for (const info of infos) {
       const name = info.name;
       if (name === '.' || name === '..' || name === '') continue;
@@ -329,17 +372,110 @@ export class FtpBackend implements Backend {
         continue;
       }
       const isFile = info.type === FileType.File;
-      const listed = info.modifiedAt?.getTime() ?? parseListDate(info.rawModifiedAt) ?? 0;
+      const listed = info.modifiedAt?.getTime() ?? listDate(info.rawModifiedAt);
       const entry: Entry = { path, kind: isFile ? 'file' : 'dir', size: isFile ? info.size : 0, mtimeMs: Number.isFinite(listed) ? listed : 0 };
       entries.push(entry);
       // LIST dates are minutes at best: ask MDTM for the exact time of each file.
-      if (isFile && info.modifiedAt === undefined && this.features.mdtm) needTimes.push({ entry, info });
+      if (isFile && info.modifiedAt === undefined && this.features.mdtm) needTimes.push(entry);
     }
-    if (needTimes.length > 0) {
-      const gone = await this.fetchTimes(client, needTimes.map((n) => n.entry));
-      if (gone.size > 0) return { entries: entries.filter((e) => !gone.has(e)), skipped };
+    return { entries, skipped, needTimes };
+  }
+
+  /** The folders' results, with the times of their files asked with MDTM on `client` (one batch for all). */
+  private async withExactTimes(client: Client, folders: readonly FolderListing[]): Promise<ListDirResult[]> {
+    const files = folders.flatMap((folder) => folder.needTimes);
+    const gone = files.length > 0 ? await this.fetchTimes(client, files) : new Set<Entry>();
+    return folders.map(({ entries, skipped }) => ({ entries: gone.size > 0 ? entries.filter((e) => !gone.has(e)) : entries, skipped }));
+  }
+
+  /**
+   * Several folders at once. Where the server lists a folder with STAT over the control connection
+   * (checked once per session against LIST, see ftpStatListing.ts), a batch of folders costs one
+   * round trip on one connection, and their MDTM requests go out together; batches run on several
+   * connections. Elsewhere, listDir for each.
+   */
+  async listDirs(dirs: readonly string[]): Promise<ListDirResult[]> {
+    for (const dir of dirs) assertSafeRelativePath(dir);
+    if (dirs.length === 0) return [];
+    const results: (ListDirResult | undefined)[] = new Array(dirs.length);
+    let start = 0;
+    if (this.statListing === 'unknown' && this.canListWithStat()) {
+      results[0] = await this.withConnection('list folder', dirs[0] === '' ? this.root : dirs[0]!, 'list', (client) => this.listCheckingStat(client, dirs[0]!), true);
+      start = 1;
     }
-    return { entries, skipped };
+    const size = Math.min(STAT_BATCH_FOLDERS, Math.max(1, Math.ceil((dirs.length - start) / this.pool.maxConnections)));
+    const batches: number[] = [];
+    for (let i = start; i < dirs.length; i += size) batches.push(i);
+    await Promise.all(
+      batches.map(async (first) => {
+        const indexes = Array.from({ length: Math.min(size, dirs.length - first) }, (_, k) => first + k);
+        const listed = await this.listBatch(indexes.map((i) => dirs[i]!));
+        indexes.forEach((i, k) => (results[i] = listed[k]));
+      }),
+    );
+    return results as ListDirResult[];
+  }
+
+  private canListWithStat(): boolean {
+    return this.statListing !== 'no' && !this.useMlst && this.pipelining !== 'no';
+  }
+
+  /** One batch of listDirs: with STAT where that is known to work, else LIST folder by folder. */
+  private async listBatch(dirs: readonly string[]): Promise<ListDirResult[]> {
+    if (this.statListing !== 'yes' || !this.canListWithStat()) return Promise.all(dirs.map((dir) => this.listDir(dir)));
+    const subject = dirs[0] === '' ? this.root : dirs[0]!;
+    const listed = await this.withConnection('list folder', subject, 'list', (client) => this.listWithStat(client, dirs), true);
+    // A batch whose replies were out of place: STAT is not used again this session (see listWithStat).
+    return listed ?? Promise.all(dirs.map((dir) => this.listDir(dir)));
+  }
+
+  /**
+   * The folders' listings from one STAT batch on `client`, or undefined when the replies were out of
+   * place: then the connection is closed (a reply may still be on its way) and STAT listing is off.
+   */
+  private async listWithStat(client: Client, dirs: readonly string[]): Promise<ListDirResult[] | undefined> {
+    const folders = await this.statFolders(client, dirs);
+    if (folders === undefined) return undefined;
+    return this.withExactTimes(client, folders);
+  }
+
+  private async statFolders(client: Client, dirs: readonly string[]): Promise<FolderListing[] | undefined> {
+    const token = newBatchToken();
+    let replies: Reply[];
+    try {
+      replies = await sendPipelined(client, statBatchCommands(dirs.map((dir) => this.abs(dir)), token));
+    } catch (error) {
+      // No answer to some command (a reply swallowed by another, or the connection died): LIST from now on.
+      this.statListing = 'no';
+      throw error;
+    }
+    const read = readStatBatch(replies, dirs.length, token);
+    if (!read.ok) {
+      this.statListing = 'no';
+      client.ftp.log(`STAT listing off: ${read.reason}`);
+      client.close();
+      return undefined;
+    }
+    return read.folders.map((folder, i) => {
+      const dir = dirs[i]!;
+      if (folder.kind === 'no-folder') throw this.noSuchFolder(dir);
+      return this.folderListing(dir, client.parseList(folder.text));
+    });
+  }
+
+  /**
+   * The first listDirs of a session lists its first folder with LIST and with STAT; STAT is used
+   * from then on only if the server takes commands sent ahead and both listings say the same.
+   */
+  private async listCheckingStat(client: Client, dir: string): Promise<ListDirResult> {
+    if (!(await this.cwd(client, dir))) throw this.noSuchFolder(dir);
+    const listed = this.folderListing(dir, await this.listWorkingDir(client));
+    if (this.statListing === 'unknown') {
+      const byStat = (await this.probePipelining(client)) ? await this.statFolders(client, [dir]).catch(() => undefined) : undefined;
+      if (this.statListing === 'unknown') this.statListing = byStat !== undefined && sameListing(listed, byStat[0]!) ? 'yes' : 'no';
+    }
+    if (client.closed) throw new StorageError(`connection closed while checking STAT listing on ${this.label}`, true);
+    return (await this.withExactTimes(client, [listed]))[0]!;
   }
 
   /**
@@ -764,6 +900,14 @@ export class FtpBackend implements Backend {
    */
   private async canFinishPipelined(client: Client): Promise<boolean> {
     if (this.mtimeWrite !== 'yes' || !this.mtimeReadBackExact || this.useMlst || !this.useSizeMdtm) return false;
+    return this.probePipelining(client);
+  }
+
+  /**
+   * Whether the server takes commands sent ahead: asked once per session with two NOOPs on
+   * `client`; a server that does not answer them has that connection closed after a few seconds.
+   */
+  private async probePipelining(client: Client): Promise<boolean> {
     if (this.pipelining === 'unknown') {
       this.pipeliningProbe ??= (async () => {
         const timer = setTimeout(() => client.close(), PIPELINE_PROBE_TIMEOUT_MS);

@@ -41,6 +41,65 @@ interface ReplyDispatch {
   _passToHandler(response: FTPResponse | Error): void;
 }
 
+/** The FTPContext's handler of control-socket data (chunks are strings: the socket has an encoding). */
+interface ControlData {
+  _onControlSocketData(chunk: string): void;
+  closeWithError(error: Error): void;
+}
+
+/** Bound on one reply: a STAT listing of a folder of about 200,000 files. */
+const MAX_REPLY_CHARS = 16 * 1024 * 1024;
+
+/**
+ * Gives `client` a reader of replies that splits lines only where a line break came. basic-ftp's
+ * own takes the end of a TCP segment for the end of a line: a one-line reply cut in two ("213 2017"
+ * + "0714...") is taken as complete and the rest dropped, and a line of a multi-line reply is cut
+ * in two; it also refuses replies over 64 KiB. Commands sent ahead (MDTM batches, STAT listings)
+ * get replies long enough to be cut anywhere on a real network. Replies are handed to the running
+ * task as basic-ftp hands them (error codes as FTPError). Install before connecting.
+ */
+export function readRepliesByLine(client: Client): void {
+  const ftp = client.ftp as unknown as ControlData & ReplyDispatch;
+  let pending = '';
+  let group: { code: string; lines: string[]; chars: number } | undefined;
+  let socket: unknown;
+  const dispatch = (message: string) => {
+    const code = Number.parseInt(message.slice(0, 3), 10);
+    const response = { code, message };
+    ftp._passToHandler(code >= 400 ? new FTPError(response) : response);
+  };
+  ftp._onControlSocketData = (chunk: string) => {
+    if (client.ftp.socket !== socket) {
+      // A new control socket (TLS upgrade, reconnection): nothing carries over.
+      socket = client.ftp.socket;
+      pending = '';
+      group = undefined;
+    }
+    client.ftp.log(`< ${chunk}`);
+    pending += chunk;
+    let start = 0;
+    for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n', start)) {
+      const line = pending.slice(start, end > start && pending[end - 1] === '\r' ? end - 1 : end);
+      start = end + 1;
+      if (line.trim() === '') continue;
+      if (group === undefined) {
+        if (/^\d\d\d-/.test(line)) group = { code: line.slice(0, 3), lines: [line], chars: line.length };
+        else if (/^\d\d\d(?: |$)/.test(line)) dispatch(line);
+        continue;
+      }
+      group.lines.push(line);
+      group.chars += line.length + 1;
+      if (line.startsWith(group.code) && (line.length === 3 || line[3] === ' ')) {
+        const message = group.lines.join('\n');
+        group = undefined;
+        dispatch(message);
+      }
+    }
+    pending = pending.slice(start);
+    if ((group?.chars ?? 0) + pending.length > MAX_REPLY_CHARS) ftp.closeWithError(new Error(`FTP control reply longer than ${MAX_REPLY_CHARS} characters`));
+  };
+}
+
 /**
  * Runs `transfer`, a basic-ftp call that enters passive mode with EPSV and then sends `command`
  * (STOR, RETR, LIST), with `command` written right behind EPSV in the same write: one round trip

@@ -5,7 +5,8 @@
 import { Client } from 'basic-ftp';
 import type { ConnectionOptions } from 'node:tls';
 import { StorageError } from '../core/errors';
-import { causeOf, isReplyError, replyText } from './ftpProtocol';
+import { causeOf, isReplyError, parseListTolerant, replyText } from './ftpProtocol';
+import { readRepliesByLine } from './ftpPipeline';
 
 export type FtpTls = 'none' | 'explicit' | 'implicit';
 
@@ -63,6 +64,8 @@ export async function connectFtp(settings: FtpConnectSettings): Promise<Client> 
   const client = new Client(settings.timeoutMs);
   client.ftp.verbose = false;
   withoutTaskStacks(client);
+  readRepliesByLine(client);
+  client.parseList = parseListTolerant;
   const where = `${settings.label}`;
   const tlsOptions: ConnectionOptions = { rejectUnauthorized: !settings.allowUntrustedCertificate, host: settings.host };
   let step: FtpConnectError['step'] = 'connect';

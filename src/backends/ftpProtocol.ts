@@ -1,7 +1,7 @@
 // FTP protocol helpers for the FTP/FTPS backend: turning replies and socket failures into
 // StorageErrors that name the server, the operation and the cause, and parsing the time stamps
 // that servers report (MDTM/MLSx "YYYYMMDDHHMMSS[.sss]" in UTC, and the imprecise dates of LIST).
-import { FTPError } from 'basic-ftp';
+import { FTPError, parseList, type FileInfo } from 'basic-ftp';
 import { StorageError, SyncError } from '../core/errors';
 import { describeSubject, type Subject } from './subject';
 
@@ -249,3 +249,29 @@ export function mlstFactsLine(message: string): string | undefined {
   }
   return undefined;
 }
+
+/** Lines at the end of a listing that no listing format knows, dropped at most (see parseListTolerant). */
+const MAX_UNKNOWN_TRAILING_LINES = 8;
+
+/**
+ * basic-ftp's parseList, which takes the listing's format from its last line, tolerating a few
+ * last lines in no known format: a file name with line breaks in it ends a listing so. Those lines
+ * name no entry; a listing that still has no known format is an error, never an empty folder.
+ */
+export function parseListTolerant(raw: string): FileInfo[] {
+  const lines = raw.split(/\r?\n/);
+  while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
+  let firstError: unknown;
+  for (let dropped = 0; dropped <= MAX_UNKNOWN_TRAILING_LINES && dropped < lines.length; dropped++) {
+    try {
+      const files = parseList(lines.slice(0, lines.length - dropped).join('\n'));
+      // Lines dropped, nothing left that names an entry: the format is unknown after all.
+      if (dropped === 0 || files.length > 0) return files;
+    } catch (error) {
+      firstError ??= error;
+    }
+  }
+  if (firstError !== undefined) throw firstError;
+  return [];
+}
+

@@ -108,6 +108,11 @@ export interface Backend {
    */
   listDir(dir: string, options?: ListDirOptions): Promise<ListDirResult>;
   /**
+   * listDir for several folders, results in the same order; fails as listDir would for any of them.
+   * Optional: for stores that list a batch of folders faster together than one by one (FTP).
+   */
+  listDirs?(dirs: readonly string[], options?: ListDirOptions): Promise<ListDirResult[]>;
+  /**
    * The whole tree at once, ignore rules applied as it is walked (ignored folders are not entered).
    * Optional: stores that list a tree faster in one go than folder by folder provide it.
    */

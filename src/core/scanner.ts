@@ -1,7 +1,7 @@
 // The scanner: walks one side through the storage protocol, applying the ignore rules as it goes
 // (ignored folders are never entered), and fills in hashes from the base and the persistent hash
 // cache, so that a file is re-hashed only when its size, mtime or inode changed.
-import type { Backend, Entry, FileColumns, SkippedEntry } from '../backends/types';
+import type { Backend, Entry, FileColumns, ListDirResult, SkippedEntry } from '../backends/types';
 import { hashOfBytes, hashOfStream, type HashAlgorithm } from './contentHash';
 import { CancelledError } from './errors';
 import { OFF_THREAD_MIN_BYTES } from './offThreadHash';
@@ -57,6 +57,9 @@ async function readText(backend: Backend, path: string): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Folders handed to Backend.listDirs at once. */
+const LIST_DIRS_BATCH = 512;
+
 export async function scanTree(backend: Backend, options: ScanOptions): Promise<ScanResult> {
   if (options.columns && backend.listTreeColumns && !options.scope) {
     if (options.signal?.aborted) throw new CancelledError();
@@ -93,9 +96,10 @@ export async function scanTree(backend: Backend, options: ScanOptions): Promise<
   let found = 0;
   let lastReport = 0;
 
-  const visit = async (dir: string): Promise<string[]> => {
+  const listOptions = options.removeStaleTemp ? { removeStaleTemp: true } : undefined;
+  const visit = async (dir: string, listed?: ListDirResult): Promise<string[]> => {
     if (options.signal?.aborted) throw new CancelledError();
-    const listing = await backend.listDir(dir, options.removeStaleTemp ? { removeStaleTemp: true } : undefined);
+    const listing = listed ?? (await backend.listDir(dir, listOptions));
     skipped.push(...listing.skipped);
     if (collect) {
       const ignoreFile = listing.entries.find((e) => e.kind === 'file' && e.path === (dir ? `${dir}/${IGNORE_FILE_NAME}` : IGNORE_FILE_NAME));
@@ -124,13 +128,21 @@ export async function scanTree(backend: Backend, options: ScanOptions): Promise<
   };
 
   const roots = options.scope ? await scopeRoots(backend, options.scope, collect ? ignoreFiles : undefined, rules, tree) : [''];
-  // Breadth-first with a bounded number of folders listed at once.
+  // Breadth-first with a bounded number of folders listed at once; a store that lists folders in
+  // batches gets a larger share of a level at a time and spreads it over its connections itself.
+  const batchSize = backend.listDirs ? Math.max(concurrency, LIST_DIRS_BATCH) : concurrency;
   let queue = roots;
   while (queue.length > 0) {
     const next: string[] = [];
-    for (let i = 0; i < queue.length; i += concurrency) {
-      const batch = queue.slice(i, i + concurrency);
-      for (const subdirs of await Promise.all(batch.map(visit))) next.push(...subdirs);
+    for (let i = 0; i < queue.length; i += batchSize) {
+      const batch = queue.slice(i, i + batchSize);
+      if (backend.listDirs) {
+        if (options.signal?.aborted) throw new CancelledError();
+        const listings = await backend.listDirs(batch, listOptions);
+        for (const [k, dir] of batch.entries()) next.push(...(await visit(dir, listings[k])));
+      } else {
+        for (const subdirs of await Promise.all(batch.map((dir) => visit(dir)))) next.push(...subdirs);
+      }
     }
     queue = next;
   }

@@ -452,6 +452,87 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
     }
   });
 
+  it('LIST dates stand for the exact times the last sync recorded where they agree and ended two days before it began: no MDTM for those files', async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    const t2020 = Date.UTC(2020, 5, 15, 10, 20, 30); // LIST: "Jun 15  2020", a day
+    const recent = Math.floor((Date.now() - 3_600_000) / 1000) * 1000; // LIST: a minute
+    const files: [string, string, number][] = [
+      ['old.txt', 'old', t2020],
+      ['old-other-size.txt', 'old', t2020],
+      ['old-other-day.txt', 'old', t2020],
+      ['recent.txt', 'new', recent],
+    ];
+    for (const [name, content, mtime] of files) {
+      fs.writeFileSync(path.join(root, name), content);
+      fs.utimesSync(path.join(root, name), mtime / 1000, mtime / 1000);
+    }
+    const recorded = new Map<string, { size: number; mtimeMs: number }>([
+      ['old.txt', { size: 3, mtimeMs: t2020 }],
+      ['old-other-size.txt', { size: 4, mtimeMs: t2020 }],
+      ['old-other-day.txt', { size: 3, mtimeMs: t2020 - 86_400_000 }],
+      ['recent.txt', { size: 3, mtimeMs: recent }],
+    ]);
+    const known = (listedAt: number) => ({ known: Promise.resolve({ listedAt, get: (p: string) => recorded.get(p) }) });
+    const proxy = await recordingProxy(srv);
+    const backend = await FtpBackend.connect({ ...targetFor(srv, root), port: proxy.port }, { password: srv.password, connections: 1 }, { timeoutMs: 15_000 });
+    const asked = () => proxy.writes.flatMap((w) => w.split('\r\n')).filter((line) => line.startsWith('MDTM ')).map((line) => path.basename(line.slice(5))).sort();
+    try {
+      for (const list of [(o: object) => backend.listDirs([''], o).then((r) => r[0]!), (o: object) => backend.listDir('', o)]) {
+        proxy.writes.length = 0;
+        const listed = await list(known(Date.now()));
+        assert.deepEqual(asked(), ['old-other-day.txt', 'old-other-size.txt', 'recent.txt']);
+        assert.deepEqual(sortedEntries(listed.entries), sortedEntries(files.map(([name, content, mtime]) => ({ path: name, kind: 'file' as const, size: content.length, mtimeMs: mtime }))));
+        // The last sync began less than two days after the day LIST shows: MDTM for every file.
+        proxy.writes.length = 0;
+        await list(known(Date.UTC(2020, 5, 17, 12)));
+        assert.deepEqual(asked(), files.map(([name]) => name).sort());
+        // Nothing known: MDTM for every file.
+        proxy.writes.length = 0;
+        await list({});
+        assert.deepEqual(asked(), files.map(([name]) => name).sort());
+      }
+    } finally {
+      await backend.close();
+      await proxy.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('a no-change re-sync of files older than two days asks no MDTM; a same-size change made on the server since is still found', async () => {
+    const srv = await server('none');
+    const folder = srv.makeFolder();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'syncengine-ftp-list-dates-'));
+    const local = path.join(work, 'local');
+    for (let i = 0; i < 30; i++) {
+      fs.mkdirSync(path.join(local, `d${i % 3}`), { recursive: true });
+      fs.writeFileSync(path.join(local, `d${i % 3}`, `f${i}.txt`), `file ${i}`);
+      fs.utimesSync(path.join(local, `d${i % 3}`, `f${i}.txt`), 1_600_000_000 + i, 1_600_000_000 + i);
+    }
+    const proxy = await recordingProxy(srv);
+    const remote = await FtpBackend.connect({ ...targetFor(srv, folder), port: proxy.port }, { password: srv.password }, { timeoutMs: 15_000 });
+    const mdtmAsked = () => proxy.writes.flatMap((w) => w.split('\r\n')).filter((line) => /^MDTM \//.test(line)).length;
+    try {
+      const sync = () => runSync({ source: new LocalBackend(local), destination: remote, stateDir: path.join(work, 'state') });
+      assert.deepEqual((await sync()).stats.errors, []);
+      proxy.writes.length = 0;
+      const again = await sync();
+      assert.equal(again.plan.counts.unchanged, 30);
+      assert.equal(mdtmAsked(), 0, proxy.writes.join('|').slice(0, 1000));
+      // Changed on the server: same size, written now (LIST shows today's date, not 2020's).
+      fs.writeFileSync(path.join(folder, 'd1', 'f1.txt'), 'FILE 1');
+      const third = await sync();
+      assert.deepEqual(third.stats.errors, []);
+      assert.equal(third.stats.downloaded, 1, 'the change was seen and brought down');
+      assert.equal(fs.readFileSync(path.join(local, 'd1', 'f1.txt'), 'utf8'), 'FILE 1');
+    } finally {
+      await remote.close();
+      await proxy.close();
+      fs.rmSync(folder, { recursive: true, force: true });
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
+
   it('uploads are finished in two round trips once the server is known: [set time, SIZE], then [RNFR, RNTO]; STOR, LIST and RETR go behind EPSV', async () => {
     const srv = await server('none');
     const { parent, root } = freshRoot(srv);

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import { LocalBackend } from '../src/backends/local';
-import type { Entry, WriteOptions } from '../src/backends/types';
+import type { Entry, KnownFiles, ListDirOptions, ListDirResult, WriteOptions } from '../src/backends/types';
 import { ProgressLine, humanSummary } from '../src/cli/output';
 import { emptyStats } from '../src/core/executor';
 import type { Plan } from '../src/core/model';
@@ -766,6 +766,63 @@ describe('the content hash of a pair', () => {
       assert.equal(result.stats.recorded, 1, format);
       fx.cleanup();
     }
+  });
+});
+
+describe('what the last sync knew, for listings coarser than exact times', () => {
+  /** A destination listed folder by folder (as remote stores are) that keeps what the engine tells its listings. */
+  class ListingByFolder extends LocalBackend {
+    known: (Promise<KnownFiles | undefined> | undefined)[] = [];
+    constructor(root: string) {
+      super(root);
+      Object.defineProperty(this, 'listTreeColumns', { value: undefined });
+      Object.defineProperty(this, 'listTree', { value: undefined });
+    }
+    override async listDir(dir: string, options?: ListDirOptions): Promise<ListDirResult> {
+      if (dir === '') this.known.push(options?.known);
+      return super.listDir(dir, options);
+    }
+  }
+  const knownOfRun = async (fx: Fixture, extra: Partial<SyncRequest> = {}) => {
+    const destination = new ListingByFolder(fx.dst);
+    const before = Date.now();
+    const result = await runSync(request(fx, { destination, ...extra }));
+    const known = await destination.known[0];
+    return { result, known, before, after: Date.now() };
+  };
+
+  it('listings are told the start of the last clean run and each file as it recorded it; runs with conflicts, errors or a subset do not move that time', async () => {
+    const fx = setup();
+    fx.write('src', 'a.txt', 'A', past(30));
+    fx.write('src', 'deep/b.txt', 'BB', past(30));
+    const first = await knownOfRun(fx);
+    assert.equal(first.known, undefined, 'a first sync knows nothing');
+    const second = await knownOfRun(fx);
+    assert.ok(second.known !== undefined);
+    assert.ok(second.known.listedAt >= first.before && second.known.listedAt <= first.after, 'the first run was clean: its start');
+    const onDisk = fs.statSync(path.join(fx.dst, 'deep/b.txt'));
+    assert.deepEqual(second.known.get('deep/b.txt'), { size: 2, mtimeMs: Math.floor(onDisk.mtimeMs) });
+    assert.equal(second.known.get('nothing.txt'), undefined);
+
+    // A run that writes something but leaves a conflict (manual strategy): the time stays.
+    fx.write('src', 'new.txt', 'N', past(1));
+    fx.write('src', 'a.txt', 'A from the source', past(1));
+    fx.write('dst', 'a.txt', 'A from the destination', past(1));
+    const third = await knownOfRun(fx, { options: { conflict: 'manual' } });
+    assert.equal(third.result.stats.conflicts.length, 1);
+    assert.equal(third.result.stats.uploaded, 1);
+    const fourth = await knownOfRun(fx, { options: { conflict: 'manual' } });
+    assert.equal(fourth.known?.listedAt, second.known.listedAt, 'not moved by a run that left a conflict');
+
+    // A subset sync that writes something: the time stays.
+    fx.write('dst', 'a.txt', 'A from the source', past(1)); // conflict settled by hand
+    fx.write('src', 'deep/c.txt', 'C', past(1));
+    await runSync(request(fx, { scope: ['deep'] }));
+    const fifth = await knownOfRun(fx);
+    assert.equal(fifth.known?.listedAt, second.known.listedAt, 'not moved by a subset sync');
+    // That fifth run was whole and clean (it recorded a.txt as equal): its start from now on.
+    const sixth = await knownOfRun(fx);
+    assert.ok(sixth.known !== undefined && sixth.known.listedAt >= fifth.before && sixth.known.listedAt <= fifth.after, 'moved by a clean run');
   });
 });
 

@@ -28,7 +28,8 @@
 //    connections, on servers that do not answer commands sent ahead). listDirs lists a batch of
 //    folders in one round trip with CWD + "STAT ." each over the control connection (ftpStatListing.ts),
 //    where the first folder of a session listed the same through STAT and LIST, and asks the MDTMs of
-//    the whole batch together. stat uses SIZE + MDTM. Only servers
+//    the whole batch together. No MDTM is asked where the listing alone shows a file as the last
+//    sync recorded it (ListDirOptions.known; see listDateSuffices). stat uses SIZE + MDTM. Only servers
 //    with neither MLSD nor MDTM fall back to LIST dates: there a same-size change within the same
 //    minute is not detected by size and time (documented limit; no FTP server we know of lacks MDTM).
 //  - Setting times: MFMT where FEAT lists it, otherwise "MDTM YYYYMMDDHHMMSS path" (vsftpd with
@@ -69,10 +70,10 @@ import { tempName } from './localTree';
 import { sendPipelined, withCommandBehindEpsv } from './ftpPipeline';
 import { newBatchToken, readStatBatch, statBatchCommands } from './ftpStatListing';
 import { FtpPool, connectFtp, greetings, type FtpConnectSettings, type FtpTls } from './ftpPool';
-import { causeOf, formatFtpTimestamp, ftpError, ftpFail, isAbortError, isReplyError, mlstFactsLine, parseListDate, parseMdtmReply, replyText, type CommandKind } from './ftpProtocol';
+import { causeOf, formatFtpTimestamp, ftpError, ftpFail, isAbortError, isReplyError, mlstFactsLine, parseListDateRange, parseMdtmReply, replyText, type CommandKind } from './ftpProtocol';
 import type { Subject } from './subject';
 import type { ConnectOptions } from './registry';
-import type { Backend, Entry, ListDirResult, SkippedEntry, WriteOptions } from './types';
+import type { Backend, Entry, KnownFiles, ListDirOptions, ListDirResult, SkippedEntry, WriteOptions } from './types';
 
 export const PLAIN_FTP_WARNING = 'plain FTP sends the password and files unencrypted; use ftps:// where the server supports it';
 
@@ -116,8 +117,30 @@ type Reply = { code: number; message: string };
 interface FolderListing {
   entries: Entry[];
   skipped: SkippedEntry[];
-  /** Files whose exact time MDTM is asked for. */
-  needTimes: Entry[];
+  /** Files whose exact time MDTM is asked for, unless their LIST date suffices (see listDateSuffices). */
+  needTimes: { entry: Entry; range: { start: number; end: number } | undefined }[];
+}
+
+/**
+ * How long before the start of the last full sync a file's LIST date must end for that date to
+ * stand for the exact time recorded then: it covers the server's clock running behind this
+ * machine's and LIST dates in the server's local time instead of UTC (up to 14 hours).
+ */
+const LIST_DATE_TRUST_MARGIN_MS = 2 * 86_400_000;
+
+/**
+ * Whether a file's LIST date and size are enough to know it unchanged since the last sync: the
+ * size is the one recorded, the recorded exact time falls within the listed date's minute (or day),
+ * and that minute ended well before the last sync began. A file changed after the last sync gets
+ * a time after its start (unless whoever wrote it set an older one on purpose), which LIST would
+ * show as another date. Then the recorded time is taken, and no MDTM is asked.
+ */
+function listDateSuffices(entry: Entry, range: { start: number; end: number } | undefined, known: KnownFiles): boolean {
+  const recorded = known.get(entry.path);
+  if (range === undefined || recorded === undefined || recorded.size !== entry.size) return false;
+  if (recorded.mtimeMs < range.start || recorded.mtimeMs >= range.end || range.end > known.listedAt - LIST_DATE_TRUST_MARGIN_MS) return false;
+  entry.mtimeMs = recorded.mtimeMs;
+  return true;
 }
 
 /** Whether two listings of a folder name the same entries, of the same kinds, sizes and listed dates. */
@@ -316,9 +339,9 @@ export class FtpBackend implements Backend {
   // -------------------------------------------------------------------------------------------
   // Listing
 
-  async listDir(dir: string): Promise<ListDirResult> {
+  async listDir(dir: string, options?: ListDirOptions): Promise<ListDirResult> {
     assertSafeRelativePath(dir);
-    return this.withConnection('list folder', dir === '' ? this.root : dir, 'list', (client) => this.listWith(client, dir), true);
+    return this.withConnection('list folder', dir === '' ? this.root : dir, 'list', (client) => this.listWith(client, dir, options?.known), true);
   }
 
   private async cwd(client: Client, dir: string): Promise<boolean> {
@@ -326,10 +349,10 @@ export class FtpBackend implements Backend {
     return reply.code < 400;
   }
 
-  private async listWith(client: Client, dir: string): Promise<ListDirResult> {
+  private async listWith(client: Client, dir: string, known?: ListDirOptions['known']): Promise<ListDirResult> {
     if (!(await this.cwd(client, dir))) throw this.noSuchFolder(dir);
     const listed = this.folderListing(dir, await this.listWorkingDir(client));
-    return this.withExactTimes(client, [listed]).then(([result]) => result!);
+    return this.withExactTimes(client, [listed], known).then(([result]) => result!);
   }
 
   private noSuchFolder(dir: string): StorageError {
@@ -341,13 +364,12 @@ export class FtpBackend implements Backend {
   private folderListing(dir: string, infos: readonly FileInfo[]): FolderListing {
     const entries: Entry[] = [];
     const skipped: SkippedEntry[] = [];
-    const needTimes: Entry[] = [];
+    const needTimes: FolderListing['needTimes'] = [];
     // The files of a folder share a few dates: each is parsed once.
-    const dates = new Map<string, number>();
-    const listDate = (raw: string): number => {
-      let value = dates.get(raw);
-      if (value === undefined) dates.set(raw, (value = parseListDate(raw) ?? 0));
-      return value;
+    const dates = new Map<string, { start: number; end: number } | undefined>();
+    const listDate = (raw: string) => {
+      if (!dates.has(raw)) dates.set(raw, parseListDateRange(raw));
+      return dates.get(raw);
     };
     for (const info of infos) {
       const name = info.name;
@@ -372,18 +394,24 @@ export class FtpBackend implements Backend {
         continue;
       }
       const isFile = info.type === FileType.File;
-      const listed = info.modifiedAt?.getTime() ?? listDate(info.rawModifiedAt);
+      const range = info.modifiedAt === undefined ? listDate(info.rawModifiedAt) : undefined;
+      const listed = info.modifiedAt?.getTime() ?? range?.start ?? 0;
       const entry: Entry = { path, kind: isFile ? 'file' : 'dir', size: isFile ? info.size : 0, mtimeMs: Number.isFinite(listed) ? listed : 0 };
       entries.push(entry);
-      // LIST dates are minutes at best: ask MDTM for the exact time of each file.
-      if (isFile && info.modifiedAt === undefined && this.features.mdtm) needTimes.push(entry);
+      // LIST dates are minutes at best: MDTM tells the exact time (unless listDateSuffices).
+      if (isFile && info.modifiedAt === undefined && this.features.mdtm) needTimes.push({ entry, range });
     }
     return { entries, skipped, needTimes };
   }
 
-  /** The folders' results, with the times of their files asked with MDTM on `client` (one batch for all). */
-  private async withExactTimes(client: Client, folders: readonly FolderListing[]): Promise<ListDirResult[]> {
-    const files = folders.flatMap((folder) => folder.needTimes);
+  /**
+   * The folders' results, with the times of their files asked with MDTM on `client` (one batch for
+   * all), but for files whose LIST date agrees with what the last sync recorded (`known`).
+   */
+  private async withExactTimes(client: Client, folders: readonly FolderListing[], known: ListDirOptions['known']): Promise<ListDirResult[]> {
+    const needed = folders.flatMap((folder) => folder.needTimes);
+    const knownFiles = needed.length > 0 && known ? await known : undefined;
+    const files = needed.filter(({ entry, range }) => knownFiles === undefined || !listDateSuffices(entry, range, knownFiles)).map(({ entry }) => entry);
     const gone = files.length > 0 ? await this.fetchTimes(client, files) : new Set<Entry>();
     return folders.map(({ entries, skipped }) => ({ entries: gone.size > 0 ? entries.filter((e) => !gone.has(e)) : entries, skipped }));
   }
@@ -394,13 +422,14 @@ export class FtpBackend implements Backend {
    * round trip on one connection, and their MDTM requests go out together; batches run on several
    * connections. Elsewhere, listDir for each.
    */
-  async listDirs(dirs: readonly string[]): Promise<ListDirResult[]> {
+  async listDirs(dirs: readonly string[], options?: ListDirOptions): Promise<ListDirResult[]> {
+    const known = options?.known;
     for (const dir of dirs) assertSafeRelativePath(dir);
     if (dirs.length === 0) return [];
     const results: (ListDirResult | undefined)[] = new Array(dirs.length);
     let start = 0;
     if (this.statListing === 'unknown' && this.canListWithStat()) {
-      results[0] = await this.withConnection('list folder', dirs[0] === '' ? this.root : dirs[0]!, 'list', (client) => this.listCheckingStat(client, dirs[0]!), true);
+      results[0] = await this.withConnection('list folder', dirs[0] === '' ? this.root : dirs[0]!, 'list', (client) => this.listCheckingStat(client, dirs[0]!, known), true);
       start = 1;
     }
     const size = Math.min(STAT_BATCH_FOLDERS, Math.max(1, Math.ceil((dirs.length - start) / this.pool.maxConnections)));
@@ -409,7 +438,7 @@ export class FtpBackend implements Backend {
     await Promise.all(
       batches.map(async (first) => {
         const indexes = Array.from({ length: Math.min(size, dirs.length - first) }, (_, k) => first + k);
-        const listed = await this.listBatch(indexes.map((i) => dirs[i]!));
+        const listed = await this.listBatch(indexes.map((i) => dirs[i]!), known);
         indexes.forEach((i, k) => (results[i] = listed[k]));
       }),
     );
@@ -421,22 +450,23 @@ export class FtpBackend implements Backend {
   }
 
   /** One batch of listDirs: with STAT where that is known to work, else LIST folder by folder. */
-  private async listBatch(dirs: readonly string[]): Promise<ListDirResult[]> {
-    if (this.statListing !== 'yes' || !this.canListWithStat()) return Promise.all(dirs.map((dir) => this.listDir(dir)));
+  private async listBatch(dirs: readonly string[], known: ListDirOptions['known']): Promise<ListDirResult[]> {
+    const oneByOne = () => Promise.all(dirs.map((dir) => this.listDir(dir, known ? { known } : undefined)));
+    if (this.statListing !== 'yes' || !this.canListWithStat()) return oneByOne();
     const subject = dirs[0] === '' ? this.root : dirs[0]!;
-    const listed = await this.withConnection('list folder', subject, 'list', (client) => this.listWithStat(client, dirs), true);
+    const listed = await this.withConnection('list folder', subject, 'list', (client) => this.listWithStat(client, dirs, known), true);
     // A batch whose replies were out of place: STAT is not used again this session (see listWithStat).
-    return listed ?? Promise.all(dirs.map((dir) => this.listDir(dir)));
+    return listed ?? oneByOne();
   }
 
   /**
    * The folders' listings from one STAT batch on `client`, or undefined when the replies were out of
    * place: then the connection is closed (a reply may still be on its way) and STAT listing is off.
    */
-  private async listWithStat(client: Client, dirs: readonly string[]): Promise<ListDirResult[] | undefined> {
+  private async listWithStat(client: Client, dirs: readonly string[], known: ListDirOptions['known']): Promise<ListDirResult[] | undefined> {
     const folders = await this.statFolders(client, dirs);
     if (folders === undefined) return undefined;
-    return this.withExactTimes(client, folders);
+    return this.withExactTimes(client, folders, known);
   }
 
   private async statFolders(client: Client, dirs: readonly string[]): Promise<FolderListing[] | undefined> {
@@ -467,7 +497,7 @@ export class FtpBackend implements Backend {
    * The first listDirs of a session lists its first folder with LIST and with STAT; STAT is used
    * from then on only if the server takes commands sent ahead and both listings say the same.
    */
-  private async listCheckingStat(client: Client, dir: string): Promise<ListDirResult> {
+  private async listCheckingStat(client: Client, dir: string, known: ListDirOptions['known']): Promise<ListDirResult> {
     if (!(await this.cwd(client, dir))) throw this.noSuchFolder(dir);
     const listed = this.folderListing(dir, await this.listWorkingDir(client));
     if (this.statListing === 'unknown') {
@@ -475,7 +505,7 @@ export class FtpBackend implements Backend {
       if (this.statListing === 'unknown') this.statListing = byStat !== undefined && sameListing(listed, byStat[0]!) ? 'yes' : 'no';
     }
     if (client.closed) throw new StorageError(`connection closed while checking STAT listing on ${this.label}`, true);
-    return (await this.withExactTimes(client, [listed]))[0]!;
+    return (await this.withExactTimes(client, [listed], known))[0]!;
   }
 
   /**

@@ -196,6 +196,19 @@ const MONTHS: Readonly<Record<string, number>> = { jan: 0, feb: 1, mar: 2, apr: 
  * the same size and were written within the same minute.
  */
 export function parseListDate(raw: string, now: number = Date.now()): number | undefined {
+  return parseListDateRange(raw, now)?.start;
+}
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * The times a LIST date stands for (see parseListDate): from `start` up to, not including, `end`
+ * (a minute, or a day for dates shown without a time).
+ */
+export function parseListDateRange(raw: string, now: number = Date.now()): { start: number; end: number } | undefined {
+  const minute = (start: number) => ({ start, end: start + MINUTE_MS });
+  const day = (start: number) => ({ start, end: start + DAY_MS });
   const text = raw.trim().replace(/\s+/g, ' ');
   let m = /^([A-Za-z]{3}) (\d{1,2}) (\d{1,2}):(\d{2})$/.exec(text);
   if (m) {
@@ -204,23 +217,23 @@ export function parseListDate(raw: string, now: number = Date.now()): number | u
     const thisYear = new Date(now).getUTCFullYear();
     let value = Date.UTC(thisYear, month, +m[2]!, +m[3]!, +m[4]!);
     // A date more than a day ahead belongs to last year (ls shows recent dates without a year).
-    if (value > now + 86_400_000) value = Date.UTC(thisYear - 1, month, +m[2]!, +m[3]!, +m[4]!);
-    return value;
+    if (value > now + DAY_MS) value = Date.UTC(thisYear - 1, month, +m[2]!, +m[3]!, +m[4]!);
+    return minute(value);
   }
   m = /^([A-Za-z]{3}) (\d{1,2}) (\d{4})$/.exec(text);
   if (m) {
     const month = MONTHS[m[1]!.toLowerCase()];
-    return month === undefined ? undefined : Date.UTC(+m[3]!, month, +m[2]!);
+    return month === undefined ? undefined : day(Date.UTC(+m[3]!, month, +m[2]!));
   }
   m = /^(\d{1,2}) ([A-Za-z]{3}) (?:(\d{4})|(\d{1,2}):(\d{2}))$/.exec(text);
   if (m) {
     const month = MONTHS[m[2]!.toLowerCase()];
     if (month === undefined) return undefined;
-    if (m[3] !== undefined) return Date.UTC(+m[3], month, +m[1]!);
-    return parseListDate(`${m[2]} ${m[1]} ${m[4]}:${m[5]}`, now);
+    if (m[3] !== undefined) return day(Date.UTC(+m[3], month, +m[1]!));
+    return parseListDateRange(`${m[2]} ${m[1]} ${m[4]}:${m[5]}`, now);
   }
   m = /^(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{2})$/.exec(text);
-  if (m) return Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!);
+  if (m) return minute(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!));
   m = /^(\d{1,2})-(\d{1,2})-(\d{2}|\d{4}) (\d{1,2}):(\d{2}) ?([AaPp][Mm])?$/.exec(text);
   if (m) {
     let year = +m[3]!;
@@ -229,7 +242,7 @@ export function parseListDate(raw: string, now: number = Date.now()): number | u
     const half = m[6]?.toLowerCase();
     if (half === 'pm' && hour < 12) hour += 12;
     if (half === 'am' && hour === 12) hour = 0;
-    return Date.UTC(year, +m[1]! - 1, +m[2]!, hour, +m[5]!);
+    return minute(Date.UTC(year, +m[1]! - 1, +m[2]!, hour, +m[5]!));
   }
   return undefined;
 }

@@ -33,6 +33,23 @@ export interface ListDirResult {
 
 export interface ListDirOptions {
   removeStaleTemp?: boolean;
+  /**
+   * What the last sync knew of this side's files, for stores whose listings give times coarser
+   * than their exact ones (FTP's LIST): where a listed file agrees with it, the exact time it
+   * recorded may stand in for asking the store again. Settles once the state is read.
+   */
+  known?: Promise<KnownFiles | undefined>;
+}
+
+/** This side's files as the last sync left them. */
+export interface KnownFiles {
+  /**
+   * The start of the last sync that listed the whole side and left every file of it recorded
+   * (ms, this machine's clock): a file changed after its record was changed after this time.
+   */
+  listedAt: number;
+  /** Size and modification time recorded for a file; undefined if none. */
+  get(path: string): { size: number; mtimeMs: number } | undefined;
 }
 
 export interface TreeListingOptions {

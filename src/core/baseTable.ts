@@ -19,6 +19,8 @@ export interface BaseFileHeader {
   hashAlgorithm: string;
   pair: { source: string; destination: string };
   savedAt: string;
+  /** See StateStore.listedAt. */
+  listedAt?: number;
 }
 
 export class BaseTable {
@@ -208,7 +210,8 @@ export class BaseTable {
       data.subarray(flagsStart, flagsStart + n),
       new Map(meta.otherHashes),
     );
-    return { table, header: { hashAlgorithm: meta.hashAlgorithm, pair: meta.pair, savedAt: meta.savedAt } };
+    const listedAt = typeof meta.listedAt === 'number' && Number.isFinite(meta.listedAt) ? { listedAt: meta.listedAt } : {};
+    return { table, header: { hashAlgorithm: meta.hashAlgorithm, pair: meta.pair, savedAt: meta.savedAt, ...listedAt } };
   }
 }
 

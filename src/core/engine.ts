@@ -18,7 +18,7 @@ import { fillKnownHashes, hashFile, inScope, sameIgnoreFiles, scanTree, type Sca
 import { joinWithBase } from './settle';
 import { StateStore, type HashCacheEntry } from './state';
 import { Trash, runStamp } from './trash';
-import type { SkippedEntry } from '../backends/types';
+import type { KnownFiles, SkippedEntry } from '../backends/types';
 
 export interface SyncRequest {
   source: Backend;
@@ -132,12 +132,22 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
         ...(scope ? { scope } : {}),
         concurrency: limits.operations,
         columns: true,
+        known: known[side],
         onProgress: (files) => emit({ type: 'scan-progress', side, files }),
         signal: controller.signal,
       });
       emit({ type: 'scan-complete', side, files: result.columns?.paths.length ?? result.tree.files.size, skipped: result.skipped.length });
       return result;
     };
+    // What the last sync recorded of each side, for stores whose listings are coarser than their
+    // exact times (FTP): settled as soon as the state is read, which happens while the scans run.
+    const knownSettlers: ((table: BaseTable | undefined) => void)[] = [];
+    const known = Object.fromEntries(
+      (['source', 'destination'] as const).map((side) => [
+        side,
+        new Promise<KnownFiles | undefined>((resolve) => knownSettlers.push((t) => resolve(t && state.listedAt !== undefined ? knownFilesOf(t, side, state.listedAt) : undefined))),
+      ]),
+    ) as Record<Side, Promise<KnownFiles | undefined>>;
     const previousIgnoreFiles = scope ? undefined : state.loadIgnoreFiles();
     const expectedFiles = state.estimatedBaseEntries();
     const sourceScan = scan('source', 'collect');
@@ -148,6 +158,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     try {
       let stored: HashAlgorithm | undefined;
       ({ table, firstSync, hashAlgorithm: stored } = state.loadTable());
+      for (const settle of knownSettlers) settle(table);
       state.hashAlgorithm = pairHashAlgorithm(stored, [backends.source.listedHashAlgorithm, backends.destination.listedHashAlgorithm]);
       if (!request.dryRun) {
         state.commit(table); // fold the journal of an interrupted run into the base
@@ -155,6 +166,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
         for (const side of ['source', 'destination'] as const) await Trash.prune(backends[side], retention, now);
       }
     } finally {
+      for (const settle of knownSettlers) settle(undefined); // no-op once settled; never leaves a scan waiting
       await Promise.allSettled([sourceScan, earlyDestinationScan]);
     }
     const sourceResult = await sourceScan;
@@ -231,6 +243,8 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     });
     const stats = await executor.run(plan);
     stats.errors.unshift(...hashErrors);
+    // Every file of both sides was listed by this run and is now recorded as listed or as written.
+    if (!scope && stats.errors.length === 0 && stats.conflicts.length === 0 && !stats.cancelled && skipped.length === 0) state.listedAt = startedAt;
     state.commit(changes.size > 0 ? table.withChanges(changes) : table);
     for (const side of ['source', 'destination'] as const) state.saveHashCache(side, unsyncedHashes(caches[side], trees[side], planBase, side));
     stats.durationMs = Date.now() - startedAt;
@@ -253,3 +267,18 @@ function unsyncedHashes(cache: Map<string, HashCacheEntry>, tree: Tree, base: Ba
   }
   return result;
 }
+
+/** A side's files as the base records them, for ListDirOptions.known. */
+function knownFilesOf(table: BaseTable, side: Side, listedAt: number): KnownFiles {
+  // Made on the first question: a listing asks about every file it lists.
+  let rows: Map<string, number> | undefined;
+  return {
+    listedAt,
+    get(path) {
+      rows ??= new Map(table.paths.map((p, i) => [p, i]));
+      const i = rows.get(path);
+      return i === undefined ? undefined : { size: table.fileSize(i, side), mtimeMs: table.mtimeMs(i, side) };
+    },
+  };
+}
+

@@ -1,7 +1,7 @@
 // The scanner: walks one side through the storage protocol, applying the ignore rules as it goes
 // (ignored folders are never entered), and fills in hashes from the base and the persistent hash
 // cache, so that a file is re-hashed only when its size, mtime or inode changed.
-import type { Backend, Entry, FileColumns, ListDirResult, SkippedEntry } from '../backends/types';
+import type { Backend, Entry, FileColumns, KnownFiles, ListDirOptions, ListDirResult, SkippedEntry } from '../backends/types';
 import { hashOfBytes, hashOfStream, type HashAlgorithm } from './contentHash';
 import { CancelledError } from './errors';
 import { OFF_THREAD_MIN_BYTES } from './offThreadHash';
@@ -28,6 +28,8 @@ export interface ScanOptions {
   signal?: AbortSignal;
   /** The caller takes the files as sorted columns where the store can list them so (see ScanResult.columns). */
   columns?: boolean;
+  /** What the last sync knew of this side (see ListDirOptions.known). */
+  known?: Promise<KnownFiles | undefined>;
 }
 
 export interface ScanResult {
@@ -96,7 +98,8 @@ export async function scanTree(backend: Backend, options: ScanOptions): Promise<
   let found = 0;
   let lastReport = 0;
 
-  const listOptions = options.removeStaleTemp ? { removeStaleTemp: true } : undefined;
+  const listOptions: ListDirOptions | undefined =
+    options.removeStaleTemp || options.known ? { ...(options.removeStaleTemp ? { removeStaleTemp: true } : {}), ...(options.known ? { known: options.known } : {}) } : undefined;
   const visit = async (dir: string, listed?: ListDirResult): Promise<string[]> => {
     if (options.signal?.aborted) throw new CancelledError();
     const listing = listed ?? (await backend.listDir(dir, listOptions));

@@ -93,6 +93,14 @@ export class StateStore {
    * by the engine from loadTable()'s answer (or for a new pair) before anything is written.
    */
   hashAlgorithm: HashAlgorithm = 'md5';
+  /**
+   * The start (ms) of the last run that listed both sides whole and left every file recorded as
+   * listed or as it wrote it (no error, conflict, skipped file or cancel): a file changed after its
+   * record was changed after this time. Kept in the base's header; loadTable reads it (undefined
+   * for a base without one), and a commit writes what is set here. Never set later than the truth:
+   * an older time only makes listings that rely on it (FTP's LIST dates) ask more often.
+   */
+  listedAt: number | undefined;
   private journalFd: number | undefined;
   private journalPending: string[] = [];
   private journalTimer: NodeJS.Timeout | undefined;
@@ -178,9 +186,10 @@ export class StateStore {
     let legacy: Base | undefined;
     let hashAlgorithm: string | undefined;
     const basePath = this.basePath;
+    this.listedAt = undefined;
     if (fs.existsSync(basePath)) {
       try {
-        ({ table, header: { hashAlgorithm } } = BaseTable.decode(fs.readFileSync(basePath)));
+        ({ table, header: { hashAlgorithm, listedAt: this.listedAt } } = BaseTable.decode(fs.readFileSync(basePath)));
       } catch (error) {
         throw new StateCorruptError(basePath, error);
       }
@@ -284,7 +293,8 @@ export class StateStore {
     if (!this.needsCommit) return;
     makeDirs(this.dir);
     const table = base instanceof BaseTable ? base : BaseTable.fromMap(base);
-    writeFileAtomic(this.basePath, table.encode({ hashAlgorithm: this.hashAlgorithm, pair: this.pairInfo, savedAt: new Date().toISOString() }));
+    const listedAt = this.listedAt !== undefined ? { listedAt: this.listedAt } : {};
+    writeFileAtomic(this.basePath, table.encode({ hashAlgorithm: this.hashAlgorithm, pair: this.pairInfo, savedAt: new Date().toISOString(), ...listedAt }));
     this.journalPending = []; // the base just written holds them
     this.closeJournal();
     fs.rmSync(this.file('journal.log'), { force: true });

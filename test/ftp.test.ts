@@ -430,6 +430,7 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
     const srv = await server('none');
     const { parent, root } = freshRoot(srv);
     fs.mkdirSync(path.join(root, 'a'));
+    fs.mkdirSync(path.join(root, 'empty'));
     fs.writeFileSync(path.join(root, 'a', 'f.txt'), 'f');
     spawnSync('chown', ['-R', `${srv.uid}:${srv.gid}`, root]);
     const backend = await connect(srv, root);
@@ -440,9 +441,13 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
       await backend.listDirs(['']);
       assert.equal(backend.statFolderListing, 'yes');
       await assert.rejects(backend.listDirs(['a', 'missing']), /missing.*no such folder, or permission denied/);
+      // An empty folder first proves nothing: the empty listing STAT gives matches LIST's.
+      const [empty, first] = await viaProxy.listDirs(['empty', 'a']);
+      assert.equal(viaProxy.statFolderListing, 'unknown');
+      assert.deepEqual([empty!.entries, first!.entries.map((e) => e.path)], [[], ['a/f.txt']]);
       const [top, a] = await viaProxy.listDirs(['', 'a']);
       assert.equal(viaProxy.statFolderListing, 'no');
-      assert.deepEqual(top!.entries.map((e) => e.path), ['a']);
+      assert.deepEqual(top!.entries.map((e) => e.path).sort(), ['a', 'empty']);
       assert.deepEqual(a!.entries.map((e) => e.path), ['a/f.txt']);
     } finally {
       await backend.close();

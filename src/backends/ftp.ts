@@ -495,12 +495,14 @@ export class FtpBackend implements Backend {
 
   /**
    * The first listDirs of a session lists its first folder with LIST and with STAT; STAT is used
-   * from then on only if the server takes commands sent ahead and both listings say the same.
+   * from then on only if the server takes commands sent ahead and both listings say the same. An
+   * empty folder proves nothing (a server whose STAT describes the folder itself, as `ls -ld`,
+   * would pass): the check waits for the first folder of a later listDirs that has something in it.
    */
   private async listCheckingStat(client: Client, dir: string, known: ListDirOptions['known']): Promise<ListDirResult> {
     if (!(await this.cwd(client, dir))) throw this.noSuchFolder(dir);
     const listed = this.folderListing(dir, await this.listWorkingDir(client));
-    if (this.statListing === 'unknown') {
+    if (this.statListing === 'unknown' && (listed.entries.length > 0 || listed.skipped.length > 0)) {
       const byStat = (await this.probePipelining(client)) ? await this.statFolders(client, [dir]).catch(() => undefined) : undefined;
       if (this.statListing === 'unknown') this.statListing = byStat !== undefined && sameListing(listed, byStat[0]!) ? 'yes' : 'no';
     }

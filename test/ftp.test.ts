@@ -970,6 +970,36 @@ describe('FtpBackend: connection pool', () => {
     }
   });
 
+  it('logs in once for listing and examining; the other connections on the first transfer, and for a listing with many MDTM requests', async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    for (const dir of ['a', 'b', 'many']) fs.mkdirSync(path.join(root, dir));
+    fs.writeFileSync(path.join(root, 'a', 'x.txt'), 'x');
+    // Recent files: each one's time is asked with MDTM.
+    for (let i = 0; i < 1100; i++) fs.writeFileSync(path.join(root, 'many', `f${i}.txt`), `file ${i}`);
+    spawnSync('chown', ['-R', `${srv.uid}:${srv.gid}`, root]);
+    const backend = await connect(srv, root, { connections: 4 });
+    const other = await connect(srv, root, { connections: 4 });
+    try {
+      await backend.listDirs(['', 'a', 'b']);
+      await backend.stat('a/x.txt');
+      await sleep(300); // time for logins that would go on in the background
+      assert.equal(backend.connectionsOpened, 1, 'nothing transferred: one login');
+      await backend.write('b/new.txt', Buffer.from('new'));
+      for (let i = 0; i < 50 && backend.connectionsOpened < 4; i++) await sleep(100);
+      assert.equal(backend.connectionsOpened, 4, 'a transfer: the others logged in too');
+      // 1,100 MDTM requests are shared out: a second connection logs in for them.
+      const [many] = await other.listDirs(['many']);
+      assert.equal(many!.entries.length, 1100);
+      for (const entry of many!.entries) assert.equal(entry.mtimeMs, Math.floor(fs.statSync(path.join(root, entry.path)).mtimeMs / 1000) * 1000, entry.path);
+      assert.equal(other.connectionsOpened, 2);
+    } finally {
+      await backend.close();
+      await other.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
   it('a server that allows fewer connections ("421 too many connections") gets what it allows; everything still runs', async () => {
     const srv = await server('limited');
     const folder = srv.makeFolder();

@@ -9,8 +9,8 @@
 // connections by themselves, which covers idle connections the server closed (a restart closes
 // them all at once); a server that is really gone fails fast when a new connection is opened.
 //
-// The pool opens its other connections in the background right after the first one logged in, so
-// the first burst of parallel operations does not wait for logins.
+// The pool opens its other connections in the background on the first transfer, so that a burst of
+// parallel transfers does not wait for logins; a sync with nothing to transfer logs in once or twice.
 //
 // Paths: every path is checked with assertSafeRelativePath and joined to the absolute root folder,
 // and every command uses the absolute path, so nothing depends on a connection's working folder
@@ -109,7 +109,9 @@ const MDTM_BATCH = 128;
 const PIPELINE_PROBE_TIMEOUT_MS = 5_000;
 
 /** Folders per STAT batch (one write; vsftpd's reply is about 70 bytes a file). */
-const STAT_BATCH_FOLDERS = 64;
+const STAT_BATCH_FOLDERS = 128;
+/** MDTM requests a listing sends on one connection before sharing them out among others. */
+const MDTM_SPREAD_FILES = 512;
 
 type Reply = { code: number; message: string };
 
@@ -190,6 +192,7 @@ export class FtpBackend implements Backend {
   private pipeliningProbe?: Promise<void>;
   /** Whether folders are listed with STAT over the control connection (see listDirs): unknown until the first listDirs. */
   private statListing: 'unknown' | 'yes' | 'no' = 'unknown';
+  private poolWarmed = false;
   /** MDTM reads a kept time back as exactly the whole second that was set. */
   private mtimeReadBackExact = false;
   private readonly label: string;
@@ -266,8 +269,17 @@ export class FtpBackend implements Backend {
     }
     const pool = new FtpPool(() => connectFtp(settings), options.connections ?? DEFAULT_CONNECTIONS);
     pool.adopt(first);
-    pool.prewarm();
     return new FtpBackend(pool, target, settings, root, features, greetings.get(first) ?? '', options.warn);
+  }
+
+  /**
+   * On the first transfer of the session, logs the pool's other connections in, in the background:
+   * transfers come in bursts, which then do not wait for logins one by one.
+   */
+  private warmPool(): void {
+    if (this.poolWarmed) return;
+    this.poolWarmed = true;
+    this.pool.prewarm();
   }
 
   /** Whether written modification times are kept: undefined until the first write that sets one. */
@@ -412,7 +424,7 @@ export class FtpBackend implements Backend {
     const needed = folders.flatMap((folder) => folder.needTimes);
     const knownFiles = needed.length > 0 && known ? await known : undefined;
     const files = needed.filter(({ entry, range }) => knownFiles === undefined || !listDateSuffices(entry, range, knownFiles)).map(({ entry }) => entry);
-    const gone = files.length > 0 ? await this.fetchTimes(client, files) : new Set<Entry>();
+    const gone = files.length > 0 ? await this.fetchTimesSpread(client, files) : new Set<Entry>();
     return folders.map(({ entries, skipped }) => ({ entries: gone.size > 0 ? entries.filter((e) => !gone.has(e)) : entries, skipped }));
   }
 
@@ -432,16 +444,10 @@ export class FtpBackend implements Backend {
       results[0] = await this.withConnection('list folder', dirs[0] === '' ? this.root : dirs[0]!, 'list', (client) => this.listCheckingStat(client, dirs[0]!, known), true);
       start = 1;
     }
-    const size = Math.min(STAT_BATCH_FOLDERS, Math.max(1, Math.ceil((dirs.length - start) / this.pool.maxConnections)));
-    const batches: number[] = [];
-    for (let i = start; i < dirs.length; i += size) batches.push(i);
-    await Promise.all(
-      batches.map(async (first) => {
-        const indexes = Array.from({ length: Math.min(size, dirs.length - first) }, (_, k) => first + k);
-        const listed = await this.listBatch(indexes.map((i) => dirs[i]!), known);
-        indexes.forEach((i, k) => (results[i] = listed[k]));
-      }),
-    );
+    if (start < dirs.length) {
+      const listed = await this.listBatch(dirs.slice(start), known);
+      listed.forEach((result, k) => (results[start + k] = result));
+    }
     return results as ListDirResult[];
   }
 
@@ -449,7 +455,10 @@ export class FtpBackend implements Backend {
     return this.statListing !== 'no' && !this.useMlst && this.pipelining !== 'no';
   }
 
-  /** One batch of listDirs: with STAT where that is known to work, else LIST folder by folder. */
+  /**
+   * Folders of listDirs: with STAT where that is known to work, a batch per round trip, all on one
+   * connection (logging more in costs the server more than the batches do); else LIST folder by folder.
+   */
   private async listBatch(dirs: readonly string[], known: ListDirOptions['known']): Promise<ListDirResult[]> {
     const oneByOne = () => Promise.all(dirs.map((dir) => this.listDir(dir, known ? { known } : undefined)));
     if (this.statListing !== 'yes' || !this.canListWithStat()) return oneByOne();
@@ -464,8 +473,12 @@ export class FtpBackend implements Backend {
    * place: then the connection is closed (a reply may still be on its way) and STAT listing is off.
    */
   private async listWithStat(client: Client, dirs: readonly string[], known: ListDirOptions['known']): Promise<ListDirResult[] | undefined> {
-    const folders = await this.statFolders(client, dirs);
-    if (folders === undefined) return undefined;
+    const folders: FolderListing[] = [];
+    for (let i = 0; i < dirs.length; i += STAT_BATCH_FOLDERS) {
+      const batch = await this.statFolders(client, dirs.slice(i, i + STAT_BATCH_FOLDERS));
+      if (batch === undefined) return undefined;
+      folders.push(...batch);
+    }
     return this.withExactTimes(client, folders, known);
   }
 
@@ -508,6 +521,22 @@ export class FtpBackend implements Backend {
     }
     if (client.closed) throw new StorageError(`connection closed while checking STAT listing on ${this.label}`, true);
     return (await this.withExactTimes(client, [listed], known))[0]!;
+  }
+
+  /**
+   * fetchTimes, with a long list shared out (pipelined) among up to all the pool's connections: MDTM
+   * costs the server a look at each file, and several sessions spread that over its CPUs.
+   */
+  private async fetchTimesSpread(client: Client, files: Entry[]): Promise<Set<Entry>> {
+    const parts = this.pipelining === 'yes' ? Math.min(this.pool.maxConnections, Math.floor(files.length / MDTM_SPREAD_FILES)) : 1;
+    if (parts <= 1) return this.fetchTimes(client, files);
+    const size = Math.ceil(files.length / parts);
+    const shares = Array.from({ length: parts }, (_, k) => files.slice(k * size, (k + 1) * size));
+    const gone = await Promise.all([
+      this.fetchTimes(client, shares[0]!),
+      ...shares.slice(1).map((share) => this.withConnection('examine', share[0]!.path, 'read', (helper) => this.fetchTimes(helper, share), true)),
+    ]);
+    return new Set(gone.flatMap((set) => [...set]));
   }
 
   /**
@@ -642,6 +671,7 @@ export class FtpBackend implements Backend {
 
   async read(path: string, signal?: AbortSignal): Promise<Readable> {
     assertSafeRelativePath(path);
+    this.warmPool();
     if (path === '') throw ftpFail('read', path, this.label, 'it is the root folder');
     signal?.throwIfAborted();
     for (let attempt = 1; ; attempt++) {
@@ -700,6 +730,7 @@ export class FtpBackend implements Backend {
 
   async readFile(path: string, signal?: AbortSignal): Promise<Buffer> {
     assertSafeRelativePath(path);
+    this.warmPool();
     if (path === '') throw ftpFail('read', path, this.label, 'it is the root folder');
     signal?.throwIfAborted();
     return this.withConnection(
@@ -741,6 +772,7 @@ export class FtpBackend implements Backend {
   }
 
   async write(path: string, content: Readable | Buffer, options: WriteOptions = {}): Promise<Entry> {
+    this.warmPool();
     const data: Readable = Buffer.isBuffer(content) ? new PassThrough().end(content) : content;
     const { mtimeMs, onBytes, signal } = options;
     try {

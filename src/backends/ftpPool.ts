@@ -165,9 +165,9 @@ export class FtpPool {
   }
 
   /**
-   * Opens connections up to the limit in the background, so that the first burst of parallel
-   * operations does not wait for logins. Failures are ignored: acquire() reports them when a
-   * connection is really needed.
+   * Opens connections up to the limit in the background, so that a burst of parallel operations
+   * does not wait for logins. Failures are ignored: acquire() reports them when a connection is
+   * really needed. Cheap once the pool is full.
    */
   prewarm(): void {
     while (!this.closed && this.size < this.limit) {

@@ -1000,6 +1000,26 @@ describe('FtpBackend: connection pool', () => {
     }
   });
 
+  it('two listings at once that each share out MDTM requests do not wait for each other\'s connection', { timeout: 60_000 }, async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    for (const dir of ['m1', 'm2']) {
+      fs.mkdirSync(path.join(root, dir));
+      for (let i = 0; i < 1100; i++) fs.writeFileSync(path.join(root, dir, `f${i}.txt`), `${dir} ${i}`);
+    }
+    spawnSync('chown', ['-R', `${srv.uid}:${srv.gid}`, root]);
+    const backend = await connect(srv, root, { connections: 2 });
+    try {
+      await backend.listDirs(['']); // the server is known to take commands sent ahead
+      const [m1, m2] = await Promise.all([backend.listDir('m1'), backend.listDir('m2')]);
+      assert.deepEqual([m1.entries.length, m2.entries.length], [1100, 1100]);
+      for (const entry of [...m1.entries, ...m2.entries]) assert.equal(entry.mtimeMs, Math.floor(fs.statSync(path.join(root, entry.path)).mtimeMs / 1000) * 1000, entry.path);
+    } finally {
+      await backend.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
   it('a server that allows fewer connections ("421 too many connections") gets what it allows; everything still runs', async () => {
     const srv = await server('limited');
     const folder = srv.makeFolder();

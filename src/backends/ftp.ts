@@ -525,18 +525,38 @@ export class FtpBackend implements Backend {
 
   /**
    * fetchTimes, with a long list shared out (pipelined) among up to all the pool's connections: MDTM
-   * costs the server a look at each file, and several sessions spread that over its CPUs.
+   * costs the server a look at each file, and several sessions spread that over its CPUs. Helpers
+   * are only connections free or openable right now; a share whose helper failed is done on `client`.
    */
   private async fetchTimesSpread(client: Client, files: Entry[]): Promise<Set<Entry>> {
-    const parts = this.pipelining === 'yes' ? Math.min(this.pool.maxConnections, Math.floor(files.length / MDTM_SPREAD_FILES)) : 1;
-    if (parts <= 1) return this.fetchTimes(client, files);
-    const size = Math.ceil(files.length / parts);
-    const shares = Array.from({ length: parts }, (_, k) => files.slice(k * size, (k + 1) * size));
-    const gone = await Promise.all([
-      this.fetchTimes(client, shares[0]!),
-      ...shares.slice(1).map((share) => this.withConnection('examine', share[0]!.path, 'read', (helper) => this.fetchTimes(helper, share), true)),
-    ]);
-    return new Set(gone.flatMap((set) => [...set]));
+    const wanted = this.pipelining === 'yes' ? Math.min(this.pool.maxConnections, Math.floor(files.length / MDTM_SPREAD_FILES)) - 1 : 0;
+    const helpers: Promise<Client>[] = [];
+    while (helpers.length < wanted) {
+      const helper = this.pool.tryAcquire();
+      if (helper === undefined) break;
+      helper.catch(() => undefined); // a failed login: its share is done on `client`
+      helpers.push(helper);
+    }
+    if (helpers.length === 0) return this.fetchTimes(client, files);
+    const size = Math.ceil(files.length / (helpers.length + 1));
+    const shares = Array.from({ length: helpers.length + 1 }, (_, k) => files.slice(k * size, (k + 1) * size));
+    const byHelpers = helpers.map(async (acquired, k): Promise<Set<Entry> | undefined> => {
+      let helper: Client | undefined;
+      try {
+        helper = await acquired;
+        const gone = await this.fetchTimes(helper, shares[k + 1]!);
+        this.pool.release(helper);
+        return gone;
+      } catch {
+        if (helper) this.pool.discard(helper);
+        return undefined;
+      }
+    });
+    const gone = new Set(await this.fetchTimes(client, shares[0]!));
+    for (const [k, result] of (await Promise.all(byHelpers)).entries()) {
+      for (const entry of result ?? (await this.fetchTimes(client, shares[k + 1]!))) gone.add(entry);
+    }
+    return gone;
   }
 
   /**

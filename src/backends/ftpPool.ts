@@ -186,6 +186,18 @@ export class FtpPool {
     return new Promise<Client>((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
+  /**
+   * An idle connection, or a new one while below the limit; undefined when every connection is in
+   * use. Never waits for another operation: for helpers of an operation that holds a connection
+   * already (two such operations waiting for each other's connection would wait forever).
+   */
+  tryAcquire(): Promise<Client> | undefined {
+    if (this.closed) return undefined;
+    const idle = this.takeIdle();
+    if (idle) return Promise.resolve(idle);
+    return this.size < this.limit ? this.grow() : undefined;
+  }
+
   /** An idle connection if one is free right now; never waits and never opens one. */
   tryAcquireIdle(): Client | undefined {
     return this.closed ? undefined : this.takeIdle();

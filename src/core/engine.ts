@@ -141,13 +141,10 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     };
     // What the last sync recorded of each side, for stores whose listings are coarser than their
     // exact times (FTP): settled as soon as the state is read, which happens while the scans run.
-    const knownSettlers: ((table: BaseTable | undefined) => void)[] = [];
-    const known = Object.fromEntries(
-      (['source', 'destination'] as const).map((side) => [
-        side,
-        new Promise<KnownFiles | undefined>((resolve) => knownSettlers.push((t) => resolve(t && state.listedAt !== undefined ? knownFilesOf(t, side, state.listedAt) : undefined))),
-      ]),
-    ) as Record<Side, Promise<KnownFiles | undefined>>;
+    let settleKnown: (table: BaseTable | undefined) => void = () => undefined;
+    const knownTable = new Promise<BaseTable | undefined>((resolve) => (settleKnown = resolve));
+    const knownOf = (side: Side) => knownTable.then((t) => (t && state.listedAt !== undefined ? knownFilesOf(t, side, state.listedAt) : undefined));
+    const known: Record<Side, Promise<KnownFiles | undefined>> = { source: knownOf('source'), destination: knownOf('destination') };
     const previousIgnoreFiles = scope ? undefined : state.loadIgnoreFiles();
     const expectedFiles = state.estimatedBaseEntries();
     const sourceScan = scan('source', 'collect');
@@ -158,7 +155,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     try {
       let stored: HashAlgorithm | undefined;
       ({ table, firstSync, hashAlgorithm: stored } = state.loadTable());
-      for (const settle of knownSettlers) settle(table);
+      settleKnown(table);
       state.hashAlgorithm = pairHashAlgorithm(stored, [backends.source.listedHashAlgorithm, backends.destination.listedHashAlgorithm]);
       if (!request.dryRun) {
         state.commit(table); // fold the journal of an interrupted run into the base
@@ -166,7 +163,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
         for (const side of ['source', 'destination'] as const) await Trash.prune(backends[side], retention, now);
       }
     } finally {
-      for (const settle of knownSettlers) settle(undefined); // no-op once settled; never leaves a scan waiting
+      settleKnown(undefined); // no-op once settled; never leaves a scan waiting
       await Promise.allSettled([sourceScan, earlyDestinationScan]);
     }
     const sourceResult = await sourceScan;

@@ -255,9 +255,12 @@ export class FtpPool {
       client = await this.create();
     } catch (error) {
       this.creating--;
-      if (!this.closed && this.all.size > 0 && error instanceof FtpConnectError && error.tooManyConnections) {
+      if (!this.closed && this.all.size > 0 && error instanceof FtpConnectError) {
         // The server accepts fewer connections than we asked for: share the ones it accepted (and
         // those still being opened, which lower the limit again should they fail the same way).
+        // Not only on its "421 too many connections": it may close the connection before that
+        // reply is read (vsftpd over max_per_ip, seen in CI). Another connection of the same
+        // settings is logged in and working, so a failure here is a limit or a passing fault.
         this.limit = Math.max(1, this.all.size + this.creating);
         return new Promise<Client>((resolve, reject) => this.waiters.push({ resolve, reject }));
       }

@@ -330,6 +330,30 @@ describe('LocalBackend (local-only behaviour)', () => {
     });
   });
 
+  describe('readFileAndStat', () => {
+    it('reads the whole file and tells the entry as opened and as read; refuses symlinks and folders like read', async () => {
+      await withSandbox(async ({ root, outside, backend }) => {
+        const content = Buffer.from('x'.repeat(70_000) + 'end'); // more than one read may return
+        fs.writeFileSync(path.join(root, 'f.bin'), content);
+        fs.writeFileSync(path.join(root, 'empty'), '');
+        const read = await backend.readFileAndStat('f.bin');
+        assert.deepEqual(read.data, content);
+        const stat = await backend.stat('f.bin');
+        assert.deepEqual(read.opened, stat);
+        assert.deepEqual(read.after, stat);
+        const empty = await backend.readFileAndStat('empty');
+        assert.equal(empty.data.length, 0);
+        assert.deepEqual(empty.opened, await backend.stat('empty'));
+        fs.writeFileSync(path.join(outside, 'secret'), 'outside');
+        fs.symlinkSync(path.join(outside, 'secret'), path.join(root, 'link'));
+        fs.mkdirSync(path.join(root, 'dir'));
+        await assert.rejects(backend.readFileAndStat('link'), (e: unknown) => e instanceof StorageError && /symbolic link/.test(e.message));
+        await assert.rejects(backend.readFileAndStat('dir'), (e: unknown) => e instanceof StorageError && /folder/.test(e.message));
+        await assert.rejects(backend.readFileAndStat('missing'), StorageError);
+      });
+    });
+  });
+
   describe('create-only writes', () => {
     it('ifAbsent refuses a file or folder at the path, like the engine check it replaces, and replaces a symlink as any write does; nothing is left behind', async () => {
       await withSandbox(async ({ root, outside, backend }) => {

@@ -187,6 +187,29 @@ describe('S3Backend: S3 specifics', () => {
     assert.ok(defaultHeaders.some((h) => h.startsWith('x-amz-checksum-') || h === 'x-amz-sdk-checksum-algorithm'), `SDK default sends a checksum: ${defaultHeaders.join()}`);
   });
 
+  it("a buffer goes up in one PutObject whose Content-MD5 is the caller's MD5 when it gives one (WriteOptions.hash), else computed", async () => {
+    const { backend } = await fresh('known-md5');
+    const content = Buffer.from('bytes whose md5 the engine has already computed');
+    const { seen, stop } = capture(backend.client);
+    try {
+      // Hash given: used as it is. (A made-up value proves it is not recomputed; s3rver does not check it.)
+      const given = 'a'.repeat(32);
+      await backend.write('given.txt', content, { hash: { algorithm: 'md5', value: given } });
+      // Another algorithm's hash, or none: the MD5 of the bytes.
+      await backend.write('other.txt', content, { hash: { algorithm: 'sha256-128', value: 'b'.repeat(32) } });
+      await backend.write('none.txt', content);
+      const puts = seen.filter((r) => r.command === 'PutObjectCommand');
+      assert.deepEqual(seen.filter((r) => r.command !== 'HeadObjectCommand').map((r) => r.command), ['PutObjectCommand', 'PutObjectCommand', 'PutObjectCommand']);
+      const contentMd5 = (r: SeenRequest) => Object.entries(r.headers).find(([h]) => h.toLowerCase() === 'content-md5')?.[1];
+      assert.equal(contentMd5(puts[0]!), Buffer.from(given, 'hex').toString('base64'));
+      assert.equal(contentMd5(puts[1]!), Buffer.from(md5(content), 'hex').toString('base64'));
+      assert.equal(contentMd5(puts[2]!), Buffer.from(md5(content), 'hex').toString('base64'));
+    } finally {
+      stop();
+    }
+    assert.deepEqual(await readAll(backend, 'none.txt'), content);
+  });
+
   it('virtual-hosted style is used when path style is turned off', async () => {
     const backend = new S3Backend(target('vhost'), { s3Endpoint: 'http://s3.example.test:9000', s3PathStyle: false });
     try {

@@ -65,6 +65,10 @@ class FaultyBackend extends LocalBackend {
     this.reads++;
     return super.readFile(p, signal);
   }
+  override async readFileAndStat(p: string, signal?: AbortSignal): Promise<{ data: Buffer; opened: Entry; after: Entry }> {
+    this.reads++;
+    return super.readFileAndStat(p, signal);
+  }
 }
 
 describe('two-way sync of two folders', () => {
@@ -371,7 +375,7 @@ describe('check before overwrite', () => {
 });
 
 describe('a file that changes while it is being copied', () => {
-  it('changed before it is read: the next run finds both sides equal, without a conflict', async () => {
+  it('a small file changed after the plan: nothing is written, the next run uploads it without a conflict', async () => {
     const fx = setup();
     fx.write('src', 'f', 'base');
     await fx.sync();
@@ -380,33 +384,56 @@ describe('a file that changes while it is being copied', () => {
       request(fx, {
         options: { conflict: 'manual' },
         onEvent: (e: SyncEvent) => {
-          // The editor saves again between the plan and the read: the upload carries the new bytes.
-          if (e.type === 'file-start' && e.path === 'f') fx.write('src', 'f', 'edit two, longer', Date.now() + 5000);
+          // The editor saves again between the plan and the transfer; the read sees another file.
+          if (e.type === 'plan-ready') fx.write('src', 'f', 'edit two, longer', Date.now() + 5000);
         },
       }),
     );
     assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
-    assert.equal(fx.read('dst', 'f'), 'edit two, longer');
+    assert.equal(fx.read('dst', 'f'), 'base');
     const next = await fx.sync('--conflict', 'manual');
     assert.equal(next.code, 0, next.stderr);
     assert.deepEqual(next.json?.conflicts, []);
-    assert.equal(fx.read('src', 'f'), 'edit two, longer');
     assert.equal(fx.read('dst', 'f'), 'edit two, longer');
   });
-  it('changed after it was read: the next run uploads the finished file, without a conflict', async () => {
+  it('a streamed file changed before it is read: the next run finds both sides equal, without a conflict', async () => {
+    const fx = setup();
+    const size = 300 * 1024; // above SMALL_FILE_BYTES: streamed, checked with stat before and after
+    fx.write('src', 'f', 'a'.repeat(size));
+    await fx.sync();
+    fx.write('src', 'f', 'b'.repeat(size));
+    const result = await runSync(
+      request(fx, {
+        options: { conflict: 'manual' },
+        onEvent: (e: SyncEvent) => {
+          // The editor saves again between the check and the read: the upload carries the new bytes.
+          if (e.type === 'file-start' && e.path === 'f') fx.write('src', 'f', 'c'.repeat(size + 1), Date.now() + 5000);
+        },
+      }),
+    );
+    assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
+    assert.equal(fx.read('dst', 'f'), 'c'.repeat(size + 1));
+    const next = await fx.sync('--conflict', 'manual');
+    assert.equal(next.code, 0, next.stderr);
+    assert.deepEqual(next.json?.conflicts, []);
+    assert.equal(fx.read('src', 'f'), 'c'.repeat(size + 1));
+    assert.equal(fx.read('dst', 'f'), 'c'.repeat(size + 1));
+  });
+  it('changed while it was read: what was read is recorded, the next run uploads the finished file, without a conflict', async () => {
     const fx = setup();
     fx.write('src', 'f', 'base');
     await fx.sync();
     fx.write('src', 'f', 'edit one');
-    // The source changes just after the engine read it, so what reached the destination is stale.
-    class ChangesAfterRead extends LocalBackend {
-      override async readFile(p: string, signal?: AbortSignal): Promise<Buffer> {
-        const data = await super.readFile(p, signal);
-        if (p === 'f') fx.write('src', 'f', 'edit two, written during the upload', Date.now() + 5000);
-        return data;
+    // The source changes as the engine reads it: the read ends on another version than it began.
+    class ChangesDuringRead extends LocalBackend {
+      override async readFileAndStat(p: string, signal?: AbortSignal): Promise<{ data: Buffer; opened: Entry; after: Entry }> {
+        const read = await super.readFileAndStat(p, signal);
+        if (p !== 'f') return read;
+        fx.write('src', 'f', 'edit two, written during the upload', Date.now() + 5000);
+        return { ...read, after: (await this.stat(p))! };
       }
     }
-    const result = await runSync(request(fx, { source: new ChangesAfterRead(fx.src), options: { conflict: 'manual' } }));
+    const result = await runSync(request(fx, { source: new ChangesDuringRead(fx.src), options: { conflict: 'manual' } }));
     assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
     assert.equal(fx.read('dst', 'f'), 'edit one');
     const next = await fx.sync('--conflict', 'manual');
@@ -414,6 +441,43 @@ describe('a file that changes while it is being copied', () => {
     assert.deepEqual(next.json?.conflicts, []);
     assert.equal(fx.read('dst', 'f'), 'edit two, written during the upload');
     assert.equal(fx.read('src', 'f'), 'edit two, written during the upload');
+  });
+  it('changed just after it was read: the next run uploads the finished file', async () => {
+    const fx = setup();
+    fx.write('src', 'f', 'base');
+    await fx.sync();
+    fx.write('src', 'f', 'edit one');
+    class ChangesAfterRead extends LocalBackend {
+      override async readFileAndStat(p: string, signal?: AbortSignal): Promise<{ data: Buffer; opened: Entry; after: Entry }> {
+        const read = await super.readFileAndStat(p, signal);
+        if (p === 'f') fx.write('src', 'f', 'edit two, written during the upload', Date.now() + 5000);
+        return read;
+      }
+    }
+    const result = await runSync(request(fx, { source: new ChangesAfterRead(fx.src), options: { conflict: 'manual' } }));
+    // The bytes held are one whole version, recorded as such; the newer one is the next run's.
+    assert.deepEqual(result.stats.conflicts, []);
+    assert.equal(fx.read('dst', 'f'), 'edit one');
+    const next = await fx.sync('--conflict', 'manual');
+    assert.equal(next.code, 0, next.stderr);
+    assert.deepEqual(next.json?.conflicts, []);
+    assert.equal(fx.read('dst', 'f'), 'edit two, written during the upload');
+  });
+  it('a small file that vanished before it is read is a change during the sync, not a read error', async () => {
+    const fx = setup();
+    fx.write('src', 'f', 'base');
+    await fx.sync();
+    fx.write('src', 'f', 'edit one');
+    const result = await runSync(
+      request(fx, {
+        onEvent: (e: SyncEvent) => {
+          if (e.type === 'plan-ready') fs.rmSync(path.join(fx.src, 'f'));
+        },
+      }),
+    );
+    assert.deepEqual(result.stats.errors, []);
+    assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
+    assert.equal(fx.read('dst', 'f'), 'base');
   });
 });
 

@@ -206,7 +206,7 @@ export class LocalBackend implements Backend {
   }
 
   /** Open a regular file for reading: never through a symlink, never hanging on a FIFO. Returns the fd. */
-  private openForRead(path: string, signal?: AbortSignal): { fd: number; absPath: string } {
+  private openForRead(path: string, signal?: AbortSignal): { fd: number; absPath: string; opened: fs.Stats } {
     const absPath = this.checked(path);
     signal?.throwIfAborted();
     let fd: number;
@@ -217,14 +217,15 @@ export class LocalBackend implements Backend {
       if (errorCode(error) === 'ELOOP') throw fail('read', path, 'it is a symbolic link (not followed)');
       throw toStorageError('read', path, error);
     }
+    let opened: fs.Stats;
     try {
-      const st = fs.fstatSync(fd);
-      if (!st.isFile()) throw fail('read', path, st.isDirectory() ? 'it is a folder' : kindOf(st));
+      opened = fs.fstatSync(fd);
+      if (!opened.isFile()) throw fail('read', path, opened.isDirectory() ? 'it is a folder' : kindOf(opened));
     } catch (error) {
       fs.closeSync(fd);
       throw toStorageError('read', path, error);
     }
-    return { fd, absPath };
+    return { fd, absPath, opened };
   }
 
   async read(path: string, signal?: AbortSignal): Promise<Readable> {
@@ -238,6 +239,30 @@ export class LocalBackend implements Backend {
     const { fd } = this.openForRead(path, signal);
     try {
       return fs.readFileSync(fd);
+    } catch (error) {
+      throw toStorageError('read', path, error);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /**
+   * readFile through one descriptor, with the file as opened and as it is once read: five system
+   * calls (open, fstat, read, fstat, close) where stat, readFile and stat again take seven, two of
+   * them path look-ups. Reads the size fstat gave; a file that grew or shrank meanwhile shows in `after`.
+   */
+  async readFileAndStat(path: string, signal?: AbortSignal): Promise<{ data: Buffer; opened: Entry; after: Entry }> {
+    const { fd, opened } = this.openForRead(path, signal);
+    try {
+      const data = Buffer.allocUnsafe(opened.size);
+      let filled = 0;
+      while (filled < data.length) {
+        const n = fs.readSync(fd, data, filled, data.length - filled, null);
+        if (n === 0) break;
+        filled += n;
+      }
+      const after = fs.fstatSync(fd);
+      return { data: filled === data.length ? data : data.subarray(0, filled), opened: toEntry(path, opened)!, after: toEntry(path, after)! };
     } catch (error) {
       throw toStorageError('read', path, error);
     } finally {

@@ -110,6 +110,11 @@ export interface WriteOptions {
    * the next run then sees the same hash and corrects the record.
    */
   mtimeEstimateOk?: boolean;
+  /**
+   * The hash of `data` when it is a buffer and the caller has computed it already: a store that
+   * sends a digest along with the data (S3's Content-MD5) need not hash the bytes again.
+   */
+  hash?: { algorithm: HashAlgorithm; value: string };
 }
 
 export interface Backend {
@@ -151,6 +156,12 @@ export interface Backend {
   read(path: string, signal?: AbortSignal): Promise<Readable>;
   /** The whole content of a (small) file at once; the engine uses it where it beats a stream. */
   readFile?(path: string, signal?: AbortSignal): Promise<Buffer>;
+  /**
+   * readFile with the entry of the file as it was opened and as it was once read (the same file,
+   * even if the path was replaced meanwhile). Optional: for stores where this costs less than
+   * stat, readFile and stat (local folders); the engine checks a small source file with it.
+   */
+  readFileAndStat?(path: string, signal?: AbortSignal): Promise<{ data: Buffer; opened: Entry; after: Entry }>;
   /**
    * Replace (or create) a file atomically from a stream or a buffer (small files): a reader sees the old content or the new, never a part;
    * a failed write leaves the old content. Parent folders are created. Returns the entry as stored.

@@ -193,13 +193,34 @@ export class Executor {
   }
 
   /**
+   * The whole of a small source file, read by readFileAndStat, which must show the file the plan
+   * saw. A read that fails gets the usual check: a file that changed or went away is a change
+   * during the sync, not a read error.
+   */
+  private async readChecked(side: Side, path: string, expected: Entry): Promise<{ data: Buffer; after: Entry }> {
+    let read: { data: Buffer; opened: Entry; after: Entry };
+    try {
+      read = await this.ctx.backends[side].readFileAndStat!(path, this.ctx.controller.signal);
+    } catch (error) {
+      if (!this.ctx.controller.signal.aborted) await this.expect(side, path, expected);
+      throw error;
+    }
+    if (!sameFile(expected, read.opened)) throw new ChangedDuringSyncError(path, side);
+    return read;
+  }
+
+  /**
    * Stream a file from one side to the other (same path or `toPath`), hashing on the way, and return
    * both sides' entries with the hash. The target must hold `expectedTarget` (checked just before).
    */
   private async transfer(from: Side, path: string, expectedSource: Entry, toPath: string, expectedTarget: Entry | undefined): Promise<{ source: Entry; target: Entry }> {
     const to = otherSide(from);
     const { backends, trash, controller } = this.ctx;
-    await this.expect(from, path, expectedSource);
+    const small = expectedSource.size <= SMALL_FILE_BYTES;
+    // A small source is read before anything else: the read itself tells whether it is still the
+    // file the plan saw, and it is held in memory from then on.
+    const read = small && backends[from].readFileAndStat ? await this.readChecked(from, path, expectedSource) : undefined;
+    if (!read) await this.expect(from, path, expectedSource);
     // A new file on a store that creates files only where none is: the store checks as it writes.
     const createOnly = expectedTarget === undefined && (await backends[to].canWriteIfAbsent?.()) === true;
     const existing = createOnly ? undefined : await this.expect(to, toPath, expectedTarget);
@@ -220,12 +241,12 @@ export class Executor {
     let hash: string;
     /** The hash came from a read of its own, not from the bytes that were sent. */
     let separateRead = false;
-    if (expectedSource.size <= SMALL_FILE_BYTES && backends[from].readFile) {
+    if (small && (read || backends[from].readFile)) {
       // Small files in one piece: for trees of many small files, stream set-up costs more than the data.
-      const data = await backends[from].readFile!(path, controller.signal);
+      const data = read ? read.data : await backends[from].readFile!(path, controller.signal);
       hash = hashOfBytes(data, this.ctx.hashAlgorithm);
       counted = data.length;
-      written = await write(data, { mtimeMs: expectedSource.mtimeMs, size: data.length, signal: controller.signal });
+      written = await write(data, { mtimeMs: expectedSource.mtimeMs, size: data.length, signal: controller.signal, hash: { algorithm: this.ctx.hashAlgorithm, value: hash } });
       this.doneBytes += counted;
     } else {
       // A store that reads its own files elsewhere hashes them there, beside the transfer (a second
@@ -276,7 +297,7 @@ export class Executor {
     }
     this.stats.bytesTransferred += counted;
     // The source must not have changed while it was read; otherwise what we wrote may be torn.
-    const after = await backends[from].stat(path);
+    const after = read ? read.after : await backends[from].stat(path);
     if (!sameFile(expectedSource, after) || (expectedSource.hash !== undefined && expectedSource.hash !== hash) || counted !== expectedSource.size) {
       // The target already holds what was read. Record exactly that as the synced version on both
       // sides, so the next run compares the source's real content with it: an upload of the

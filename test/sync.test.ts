@@ -374,6 +374,36 @@ describe('check before overwrite', () => {
   });
 });
 
+/** The next run (conflicts left to the user) settles `f` without a conflict, both sides holding `content`. */
+async function assertNextRunSettles(fx: Fixture, content: string): Promise<void> {
+  const next = await fx.sync('--conflict', 'manual');
+  assert.equal(next.code, 0, next.stderr);
+  assert.deepEqual(next.json?.conflicts, []);
+  assert.equal(fx.read('src', 'f'), content);
+  assert.equal(fx.read('dst', 'f'), content);
+}
+
+const SECOND_EDIT = 'edit two, written during the upload';
+
+/**
+ * A synced file `f` edited on the source ("edit one"), then synced while a second edit lands as the
+ * engine reads it: before the read's closing fstat (`during`), or just after the read.
+ */
+async function syncWithEditAtRead(fx: Fixture, during: boolean) {
+  fx.write('src', 'f', 'base');
+  await fx.sync();
+  fx.write('src', 'f', 'edit one');
+  class EditsAtRead extends LocalBackend {
+    override async readFileAndStat(p: string, signal?: AbortSignal): Promise<{ data: Buffer; opened: Entry; after: Entry }> {
+      const read = await super.readFileAndStat(p, signal);
+      if (p !== 'f') return read;
+      fx.write('src', 'f', SECOND_EDIT, Date.now() + 5000);
+      return during ? { ...read, after: (await this.stat(p))! } : read;
+    }
+  }
+  return runSync(request(fx, { source: new EditsAtRead(fx.src), options: { conflict: 'manual' } }));
+}
+
 describe('a file that changes while it is being copied', () => {
   it('a small file changed after the plan: nothing is written, the next run uploads it without a conflict', async () => {
     const fx = setup();
@@ -391,10 +421,7 @@ describe('a file that changes while it is being copied', () => {
     );
     assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
     assert.equal(fx.read('dst', 'f'), 'base');
-    const next = await fx.sync('--conflict', 'manual');
-    assert.equal(next.code, 0, next.stderr);
-    assert.deepEqual(next.json?.conflicts, []);
-    assert.equal(fx.read('dst', 'f'), 'edit two, longer');
+    await assertNextRunSettles(fx, 'edit two, longer');
   });
   it('a streamed file changed before it is read: the next run finds both sides equal, without a conflict', async () => {
     const fx = setup();
@@ -413,55 +440,22 @@ describe('a file that changes while it is being copied', () => {
     );
     assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
     assert.equal(fx.read('dst', 'f'), 'c'.repeat(size + 1));
-    const next = await fx.sync('--conflict', 'manual');
-    assert.equal(next.code, 0, next.stderr);
-    assert.deepEqual(next.json?.conflicts, []);
-    assert.equal(fx.read('src', 'f'), 'c'.repeat(size + 1));
-    assert.equal(fx.read('dst', 'f'), 'c'.repeat(size + 1));
+    await assertNextRunSettles(fx, 'c'.repeat(size + 1));
   });
   it('changed while it was read: what was read is recorded, the next run uploads the finished file, without a conflict', async () => {
     const fx = setup();
-    fx.write('src', 'f', 'base');
-    await fx.sync();
-    fx.write('src', 'f', 'edit one');
-    // The source changes as the engine reads it: the read ends on another version than it began.
-    class ChangesDuringRead extends LocalBackend {
-      override async readFileAndStat(p: string, signal?: AbortSignal): Promise<{ data: Buffer; opened: Entry; after: Entry }> {
-        const read = await super.readFileAndStat(p, signal);
-        if (p !== 'f') return read;
-        fx.write('src', 'f', 'edit two, written during the upload', Date.now() + 5000);
-        return { ...read, after: (await this.stat(p))! };
-      }
-    }
-    const result = await runSync(request(fx, { source: new ChangesDuringRead(fx.src), options: { conflict: 'manual' } }));
+    const result = await syncWithEditAtRead(fx, true);
     assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
     assert.equal(fx.read('dst', 'f'), 'edit one');
-    const next = await fx.sync('--conflict', 'manual');
-    assert.equal(next.code, 0, next.stderr);
-    assert.deepEqual(next.json?.conflicts, []);
-    assert.equal(fx.read('dst', 'f'), 'edit two, written during the upload');
-    assert.equal(fx.read('src', 'f'), 'edit two, written during the upload');
+    await assertNextRunSettles(fx, SECOND_EDIT);
   });
   it('changed just after it was read: the next run uploads the finished file', async () => {
     const fx = setup();
-    fx.write('src', 'f', 'base');
-    await fx.sync();
-    fx.write('src', 'f', 'edit one');
-    class ChangesAfterRead extends LocalBackend {
-      override async readFileAndStat(p: string, signal?: AbortSignal): Promise<{ data: Buffer; opened: Entry; after: Entry }> {
-        const read = await super.readFileAndStat(p, signal);
-        if (p === 'f') fx.write('src', 'f', 'edit two, written during the upload', Date.now() + 5000);
-        return read;
-      }
-    }
-    const result = await runSync(request(fx, { source: new ChangesAfterRead(fx.src), options: { conflict: 'manual' } }));
+    const result = await syncWithEditAtRead(fx, false);
     // The bytes held are one whole version, recorded as such; the newer one is the next run's.
     assert.deepEqual(result.stats.conflicts, []);
     assert.equal(fx.read('dst', 'f'), 'edit one');
-    const next = await fx.sync('--conflict', 'manual');
-    assert.equal(next.code, 0, next.stderr);
-    assert.deepEqual(next.json?.conflicts, []);
-    assert.equal(fx.read('dst', 'f'), 'edit two, written during the upload');
+    await assertNextRunSettles(fx, SECOND_EDIT);
   });
   it('a small file that vanished before it is read is a change during the sync, not a read error', async () => {
     const fx = setup();

@@ -288,12 +288,29 @@ const WORKER_FILE = nodePath.join(__dirname, 'localTreeWorker.js');
  */
 const WORKER_MIN_FILES = 20_000;
 
+/** Walks running in worker threads right now. */
+let walksInWorkers = 0;
+/** Set by processes whose thread has nothing else to do while a sync scans (the CLI). */
+let thisThreadMayBlock = false;
+
+/**
+ * For a process whose thread waits anyway while a sync lists its folders (the CLI, not the
+ * extension host): a walk that starts while another runs in a worker runs on this thread. Both
+ * sides of a local pair are still walked at once, with one worker fewer to start and to copy a
+ * listing back from (a no-change re-sync of 50,000 files: about 0.87 s → 0.77 s here).
+ */
+export function letTreeWalksBlockThisThread(): void {
+  thisThreadMayBlock = true;
+}
+
 /** Walk in a worker thread; falls back to this thread where no worker can be started. */
 export function walkInWorker(request: TreeListingOptions & { root: string }): Promise<ColumnWalkResult> {
   const { onProgress, expectedFiles, ...data } = request;
   const small = expectedFiles !== undefined && expectedFiles < WORKER_MIN_FILES;
-  if (small || !fs.existsSync(WORKER_FILE)) return Promise.resolve(walkLocalTreeColumns(request.root, data, onProgress));
-  return new Promise((resolve, reject) => {
+  const besideAnother = thisThreadMayBlock && walksInWorkers > 0;
+  if (small || besideAnother || !fs.existsSync(WORKER_FILE)) return Promise.resolve(walkLocalTreeColumns(request.root, data, onProgress));
+  walksInWorkers++;
+  return new Promise<ColumnWalkResult>((resolve, reject) => {
     // A larger young generation: the walk allocates a Stats object per entry, and the default
     // size makes the worker spend much of its time in scavenges.
     const worker = new Worker(WORKER_FILE, { workerData: { ...data, patterns: [...data.patterns] }, resourceLimits: { maxYoungGenerationSizeMb: 48 } });
@@ -314,5 +331,5 @@ export function walkInWorker(request: TreeListingOptions & { root: string }): Pr
       if (!settled) reject(new Error(`the folder listing worker stopped (exit code ${code})`));
       settled = true;
     });
-  });
+  }).finally(() => walksInWorkers--);
 }

@@ -10,6 +10,7 @@ import { runSync, type SyncResult } from '../core/engine';
 import { GuardError, SyncError, UsageError, errorMessage } from '../core/errors';
 import { StateStore, pairId } from '../core/state';
 import { LocalBackend } from '../backends/local';
+import { letTreeWalksBlockThisThread } from '../backends/localTree';
 import { parseCommandLine, USAGE, type CliArgs } from './args';
 import { promptOnTerminal } from './prompt';
 import { ProgressLine, describeItem, humanSummary, jsonSummary } from './output';
@@ -225,6 +226,7 @@ function ignoreClosedPipe(stream: NodeJS.WriteStream): void {
 
 if (require.main === module || process.env.SYNCENGINE_FORCE_MAIN) {
   ignoreClosedPipe(process.stdout);
+  letTreeWalksBlockThisThread(); // nothing else runs on this thread while a sync lists its folders
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -153,7 +153,6 @@ function md5Of(data: Uint8Array): Buffer {
   return createHash('md5').update(data).digest();
 }
 
-/** Keep the Date header of a PutObject response (the SDK's output has no field for it). */
 /**
  * The SDK's default logger does nothing, but it has an `info`, and the SDK's logger middleware
  * builds a copy of every request's input and output (sensitive fields masked) to pass to it. A
@@ -161,6 +160,7 @@ function md5Of(data: Uint8Array): Buffer {
  */
 const QUIET_LOGGER = { debug: () => undefined, warn: () => undefined, error: () => undefined } as unknown as NonNullable<S3ClientConfig['logger']>;
 
+/** Keep the Date header of a PutObject response (the SDK's output has no field for it). */
 function recordServerDate(command: PutObjectCommand, state: UploadState): void {
   command.middlewareStack.add(
     (next) => async (args) => {
@@ -627,7 +627,7 @@ export class S3Backend implements Backend {
   private async sendForUpload(command: unknown, state: UploadState): Promise<unknown> {
     if (command instanceof PutObjectCommand || command instanceof UploadPartCommand) {
       const body = command.input.Body as Uint8Array;
-      // The caller's hash of these very bytes, where it has one; a wrong one fails as BadDigest.
+      // The caller's hash of these very bytes, where it has one (servers that check Content-MD5 refuse a wrong one).
       const md5 = state.knownMd5 !== undefined && command instanceof PutObjectCommand && /^[0-9a-f]{32}$/.test(state.knownMd5) ? Buffer.from(state.knownMd5, 'hex') : md5Of(body);
       command.input.ContentMD5 = md5.toString('base64');
       if (command instanceof PutObjectCommand) {

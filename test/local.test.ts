@@ -336,20 +336,24 @@ describe('LocalBackend (local-only behaviour)', () => {
         const content = Buffer.from('x'.repeat(70_000) + 'end'); // more than one read may return
         fs.writeFileSync(path.join(root, 'f.bin'), content);
         fs.writeFileSync(path.join(root, 'empty'), '');
-        const read = await backend.readFileAndStat('f.bin');
+        const read = await backend.readFileAndStat('f.bin', content.length);
         assert.deepEqual(read.data, content);
         const stat = await backend.stat('f.bin');
         assert.deepEqual(read.opened, stat);
         assert.deepEqual(read.after, stat);
-        const empty = await backend.readFileAndStat('empty');
-        assert.equal(empty.data.length, 0);
+        const empty = await backend.readFileAndStat('empty', 0);
+        assert.equal(empty.data?.length, 0);
+        // A file larger than allowed (it grew since it was listed) is not read.
+        const tooBig = await backend.readFileAndStat('f.bin', content.length - 1);
+        assert.equal(tooBig.data, undefined);
+        assert.deepEqual(tooBig.opened, stat);
         assert.deepEqual(empty.opened, await backend.stat('empty'));
         fs.writeFileSync(path.join(outside, 'secret'), 'outside');
         fs.symlinkSync(path.join(outside, 'secret'), path.join(root, 'link'));
         fs.mkdirSync(path.join(root, 'dir'));
-        await assert.rejects(backend.readFileAndStat('link'), (e: unknown) => e instanceof StorageError && /symbolic link/.test(e.message));
-        await assert.rejects(backend.readFileAndStat('dir'), (e: unknown) => e instanceof StorageError && /folder/.test(e.message));
-        await assert.rejects(backend.readFileAndStat('missing'), StorageError);
+        await assert.rejects(backend.readFileAndStat('link', 100), (e: unknown) => e instanceof StorageError && /symbolic link/.test(e.message));
+        await assert.rejects(backend.readFileAndStat('dir', 100), (e: unknown) => e instanceof StorageError && /folder/.test(e.message));
+        await assert.rejects(backend.readFileAndStat('missing', 100), StorageError);
       });
     });
   });

@@ -65,9 +65,9 @@ class FaultyBackend extends LocalBackend {
     this.reads++;
     return super.readFile(p, signal);
   }
-  override async readFileAndStat(p: string, signal?: AbortSignal): Promise<{ data: Buffer; opened: Entry; after: Entry }> {
+  override async readFileAndStat(p: string, maxBytes: number, signal?: AbortSignal): Promise<{ data: Buffer | undefined; opened: Entry; after: Entry }> {
     this.reads++;
-    return super.readFileAndStat(p, signal);
+    return super.readFileAndStat(p, maxBytes, signal);
   }
 }
 
@@ -394,8 +394,8 @@ async function syncWithEditAtRead(fx: Fixture, during: boolean) {
   await fx.sync();
   fx.write('src', 'f', 'edit one');
   class EditsAtRead extends LocalBackend {
-    override async readFileAndStat(p: string, signal?: AbortSignal): Promise<{ data: Buffer; opened: Entry; after: Entry }> {
-      const read = await super.readFileAndStat(p, signal);
+    override async readFileAndStat(p: string, maxBytes: number, signal?: AbortSignal): Promise<{ data: Buffer | undefined; opened: Entry; after: Entry }> {
+      const read = await super.readFileAndStat(p, maxBytes, signal);
       if (p !== 'f') return read;
       fx.write('src', 'f', SECOND_EDIT, Date.now() + 5000);
       return during ? { ...read, after: (await this.stat(p))! } : read;
@@ -456,6 +456,32 @@ describe('a file that changes while it is being copied', () => {
     assert.deepEqual(result.stats.conflicts, []);
     assert.equal(fx.read('dst', 'f'), 'edit one');
     await assertNextRunSettles(fx, SECOND_EDIT);
+  });
+  it('a small file that grew large after the plan is not read whole: a change during the sync', async () => {
+    const fx = setup();
+    fx.write('src', 'f', 'base');
+    await fx.sync();
+    fx.write('src', 'f', 'edit one');
+    const limits: number[] = [];
+    class RecordsLimit extends LocalBackend {
+      override async readFileAndStat(p: string, maxBytes: number, signal?: AbortSignal): Promise<{ data: Buffer | undefined; opened: Entry; after: Entry }> {
+        limits.push(maxBytes);
+        const read = await super.readFileAndStat(p, maxBytes, signal);
+        assert.equal(read.data, undefined, 'nothing read beyond the planned size');
+        return read;
+      }
+    }
+    const result = await runSync(
+      request(fx, {
+        source: new RecordsLimit(fx.src),
+        onEvent: (e: SyncEvent) => {
+          if (e.type === 'plan-ready') fx.write('src', 'f', 'x'.repeat(1024 * 1024), Date.now() + 5000);
+        },
+      }),
+    );
+    assert.deepEqual(limits, ['edit one'.length], 'the read is limited to the size the plan saw');
+    assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
+    assert.equal(fx.read('dst', 'f'), 'base');
   });
   it('a small file that vanished before it is read is a change during the sync, not a read error', async () => {
     const fx = setup();

@@ -249,11 +249,13 @@ export class LocalBackend implements Backend {
   /**
    * readFile through one descriptor, with the file as opened and as it is once read: five system
    * calls (open, fstat, read, fstat, close) where stat, readFile and stat again take seven, two of
-   * them path look-ups. Reads the size fstat gave; a file that grew or shrank meanwhile shows in `after`.
+   * them path look-ups. Reads the size fstat gave; a file that grew or shrank meanwhile shows in
+   * `after`. A file above `maxBytes` (it grew since it was listed) is not read at all.
    */
-  async readFileAndStat(path: string, signal?: AbortSignal): Promise<{ data: Buffer; opened: Entry; after: Entry }> {
+  async readFileAndStat(path: string, maxBytes: number, signal?: AbortSignal): Promise<{ data: Buffer | undefined; opened: Entry; after: Entry }> {
     const { fd, opened } = this.openForRead(path, signal);
     try {
+      if (opened.size > maxBytes) return { data: undefined, opened: toEntry(path, opened)!, after: toEntry(path, opened)! };
       const data = Buffer.allocUnsafe(opened.size);
       let filled = 0;
       while (filled < data.length) {

@@ -158,10 +158,11 @@ export interface Backend {
   readFile?(path: string, signal?: AbortSignal): Promise<Buffer>;
   /**
    * readFile with the entry of the file as it was opened and as it was once read (the same file,
-   * even if the path was replaced meanwhile). Optional: for stores where this costs less than
-   * stat, readFile and stat (local folders); the engine checks a small source file with it.
+   * even if the path was replaced meanwhile); `data` is undefined, nothing read, when the opened
+   * file is larger than `maxBytes`. Optional: for stores where this costs less than stat, readFile
+   * and stat (local folders); the engine checks a small source file with it.
    */
-  readFileAndStat?(path: string, signal?: AbortSignal): Promise<{ data: Buffer; opened: Entry; after: Entry }>;
+  readFileAndStat?(path: string, maxBytes: number, signal?: AbortSignal): Promise<{ data: Buffer | undefined; opened: Entry; after: Entry }>;
   /**
    * Replace (or create) a file atomically from a stream or a buffer (small files): a reader sees the old content or the new, never a part;
    * a failed write leaves the old content. Parent folders are created. Returns the entry as stored.

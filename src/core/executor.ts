@@ -198,15 +198,16 @@ export class Executor {
    * during the sync, not a read error.
    */
   private async readChecked(side: Side, path: string, expected: Entry): Promise<{ data: Buffer; after: Entry }> {
-    let read: { data: Buffer; opened: Entry; after: Entry };
+    let read: { data: Buffer | undefined; opened: Entry; after: Entry };
     try {
-      read = await this.ctx.backends[side].readFileAndStat!(path, this.ctx.controller.signal);
+      read = await this.ctx.backends[side].readFileAndStat!(path, expected.size, this.ctx.controller.signal);
     } catch (error) {
       if (!this.ctx.controller.signal.aborted) await this.expect(side, path, expected);
       throw error;
     }
-    if (!sameFile(expected, read.opened)) throw new ChangedDuringSyncError(path, side);
-    return read;
+    // (A file that grew past the planned size is not read: it is not the file the plan saw.)
+    if (!sameFile(expected, read.opened) || read.data === undefined) throw new ChangedDuringSyncError(path, side);
+    return { data: read.data, after: read.after };
   }
 
   /**

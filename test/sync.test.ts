@@ -350,20 +350,31 @@ describe('bad input', () => {
   });
 });
 
+/** `f` synced as "base", then edited on the source. */
+async function syncedThenEdited(fx: Fixture, edit: string): Promise<void> {
+  fx.write('src', 'f', 'base');
+  await fx.sync();
+  fx.write('src', 'f', edit);
+}
+
+/** A sync during which `change` happens once the plan is ready (after the scans, before any transfer). */
+function syncChangedAfterPlan(fx: Fixture, change: () => void, extra: Partial<SyncRequest> = {}) {
+  return runSync(
+    request(fx, {
+      ...extra,
+      onEvent: (e: SyncEvent) => {
+        if (e.type === 'plan-ready') change();
+      },
+    }),
+  );
+}
+
 describe('check before overwrite', () => {
   it('a file changed after planning becomes a conflict and is not overwritten', async () => {
     const fx = setup();
-    fx.write('src', 'f', 'base');
-    await fx.sync();
-    fx.write('src', 'f', 'source edit');
-    const result = await runSync(
-      request(fx, {
-        onEvent: (e: SyncEvent) => {
-          // The user saves on the destination between the scan and the upload.
-          if (e.type === 'plan-ready') fx.write('dst', 'f', 'late destination edit', Date.now() + 5000);
-        },
-      }),
-    );
+    await syncedThenEdited(fx, 'source edit');
+    // The user saves on the destination between the scan and the upload.
+    const result = await syncChangedAfterPlan(fx, () => fx.write('dst', 'f', 'late destination edit', Date.now() + 5000));
     assert.equal(fx.read('dst', 'f'), 'late destination edit');
     assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
     // The next run sees both edits and settles them by the strategy, keeping the loser.
@@ -390,9 +401,7 @@ const SECOND_EDIT = 'edit two, written during the upload';
  * engine reads it: before the read's closing fstat (`during`), or just after the read.
  */
 async function syncWithEditAtRead(fx: Fixture, during: boolean) {
-  fx.write('src', 'f', 'base');
-  await fx.sync();
-  fx.write('src', 'f', 'edit one');
+  await syncedThenEdited(fx, 'edit one');
   class EditsAtRead extends LocalBackend {
     override async readFileAndStat(p: string, maxBytes: number, signal?: AbortSignal): Promise<{ data: Buffer | undefined; opened: Entry; after: Entry }> {
       const read = await super.readFileAndStat(p, maxBytes, signal);
@@ -407,18 +416,9 @@ async function syncWithEditAtRead(fx: Fixture, during: boolean) {
 describe('a file that changes while it is being copied', () => {
   it('a small file changed after the plan: nothing is written, the next run uploads it without a conflict', async () => {
     const fx = setup();
-    fx.write('src', 'f', 'base');
-    await fx.sync();
-    fx.write('src', 'f', 'edit one');
-    const result = await runSync(
-      request(fx, {
-        options: { conflict: 'manual' },
-        onEvent: (e: SyncEvent) => {
-          // The editor saves again between the plan and the transfer; the read sees another file.
-          if (e.type === 'plan-ready') fx.write('src', 'f', 'edit two, longer', Date.now() + 5000);
-        },
-      }),
-    );
+    await syncedThenEdited(fx, 'edit one');
+    // The editor saves again between the plan and the transfer; the read sees another file.
+    const result = await syncChangedAfterPlan(fx, () => fx.write('src', 'f', 'edit two, longer', Date.now() + 5000), { options: { conflict: 'manual' } });
     assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
     assert.equal(fx.read('dst', 'f'), 'base');
     await assertNextRunSettles(fx, 'edit two, longer');
@@ -459,9 +459,7 @@ describe('a file that changes while it is being copied', () => {
   });
   it('a small file that grew large after the plan is not read whole: a change during the sync', async () => {
     const fx = setup();
-    fx.write('src', 'f', 'base');
-    await fx.sync();
-    fx.write('src', 'f', 'edit one');
+    await syncedThenEdited(fx, 'edit one');
     const limits: number[] = [];
     class RecordsLimit extends LocalBackend {
       override async readFileAndStat(p: string, maxBytes: number, signal?: AbortSignal): Promise<{ data: Buffer | undefined; opened: Entry; after: Entry }> {
@@ -471,30 +469,15 @@ describe('a file that changes while it is being copied', () => {
         return read;
       }
     }
-    const result = await runSync(
-      request(fx, {
-        source: new RecordsLimit(fx.src),
-        onEvent: (e: SyncEvent) => {
-          if (e.type === 'plan-ready') fx.write('src', 'f', 'x'.repeat(1024 * 1024), Date.now() + 5000);
-        },
-      }),
-    );
+    const result = await syncChangedAfterPlan(fx, () => fx.write('src', 'f', 'x'.repeat(1024 * 1024), Date.now() + 5000), { source: new RecordsLimit(fx.src) });
     assert.deepEqual(limits, ['edit one'.length], 'the read is limited to the size the plan saw');
     assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
     assert.equal(fx.read('dst', 'f'), 'base');
   });
   it('a small file that vanished before it is read is a change during the sync, not a read error', async () => {
     const fx = setup();
-    fx.write('src', 'f', 'base');
-    await fx.sync();
-    fx.write('src', 'f', 'edit one');
-    const result = await runSync(
-      request(fx, {
-        onEvent: (e: SyncEvent) => {
-          if (e.type === 'plan-ready') fs.rmSync(path.join(fx.src, 'f'));
-        },
-      }),
-    );
+    await syncedThenEdited(fx, 'edit one');
+    const result = await syncChangedAfterPlan(fx, () => fs.rmSync(path.join(fx.src, 'f')));
     assert.deepEqual(result.stats.errors, []);
     assert.deepEqual(result.stats.conflicts.map((c) => [c.path, c.reason]), [['f', 'changed-during-sync']]);
     assert.equal(fx.read('dst', 'f'), 'base');

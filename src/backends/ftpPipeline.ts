@@ -58,6 +58,22 @@ const MAX_REPLY_CHARS = 16 * 1024 * 1024;
  * get replies long enough to be cut anywhere on a real network. Replies are handed to the running
  * task as basic-ftp hands them (error codes as FTPError). Install before connecting.
  */
+/**
+ * A refusal as basic-ftp hands it (FTPError), without a stack: made in the control socket's data
+ * handler, whose frames say nothing, and capturing them costs several times the rest of a reply's
+ * handling. Refusals are routine (the SIZE that checks an upload's target is free gets 550 for
+ * every new file).
+ */
+export function replyError(response: FTPResponse): FTPError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new FTPError(response);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 export function readRepliesByLine(client: Client): void {
   const ftp = client.ftp as unknown as ControlData & ReplyDispatch;
   let pending = '';
@@ -66,7 +82,7 @@ export function readRepliesByLine(client: Client): void {
   const dispatch = (message: string) => {
     const code = Number.parseInt(message.slice(0, 3), 10);
     const response = { code, message };
-    ftp._passToHandler(code >= 400 ? new FTPError(response) : response);
+    ftp._passToHandler(code >= 400 ? replyError(response) : response);
   };
   ftp._onControlSocketData = (chunk: string) => {
     if (client.ftp.socket !== socket) {

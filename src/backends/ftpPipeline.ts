@@ -51,14 +51,6 @@ interface ControlData {
 const MAX_REPLY_CHARS = 16 * 1024 * 1024;
 
 /**
- * Gives `client` a reader of replies that splits lines only where a line break came. basic-ftp's
- * own takes the end of a TCP segment for the end of a line: a one-line reply cut in two ("213 2017"
- * + "0714...") is taken as complete and the rest dropped, and a line of a multi-line reply is cut
- * in two; it also refuses replies over 64 KiB. Commands sent ahead (MDTM batches, STAT listings)
- * get replies long enough to be cut anywhere on a real network. Replies are handed to the running
- * task as basic-ftp hands them (error codes as FTPError). Install before connecting.
- */
-/**
  * A refusal as basic-ftp hands it (FTPError), without a stack: made in the control socket's data
  * handler, whose frames say nothing, and capturing them costs several times the rest of a reply's
  * handling. Refusals are routine (the SIZE that checks an upload's target is free gets 550 for
@@ -74,6 +66,14 @@ export function replyError(response: FTPResponse): FTPError {
   }
 }
 
+/**
+ * Gives `client` a reader of replies that splits lines only where a line break came. basic-ftp's
+ * own takes the end of a TCP segment for the end of a line: a one-line reply cut in two ("213 2017"
+ * + "0714...") is taken as complete and the rest dropped, and a line of a multi-line reply is cut
+ * in two; it also refuses replies over 64 KiB. Commands sent ahead (MDTM batches, STAT listings)
+ * get replies long enough to be cut anywhere on a real network. Replies are handed to the running
+ * task as basic-ftp hands them (error codes as FTPError). Install before connecting.
+ */
 export function readRepliesByLine(client: Client): void {
   const ftp = client.ftp as unknown as ControlData & ReplyDispatch;
   let pending = '';

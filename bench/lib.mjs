@@ -11,6 +11,25 @@ export function sh(cmd, args, opts = {}) {
   return spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: MAX_BUFFER, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
 }
 
+/**
+ * Environment variables that cost a Node process time at start and that a typical machine does
+ * not set: with NODE_EXTRA_CA_CERTS, Node 20 parses that CA bundle before running any code
+ * (nodejs/node#40524). Tools other than Node ignore them.
+ */
+export const NODE_START_COST_VARS = ['NODE_EXTRA_CA_CERTS'];
+
+/** The environment timed commands run in: this one without NODE_START_COST_VARS. */
+export function timedEnv() {
+  const env = { ...process.env };
+  for (const k of NODE_START_COST_VARS) delete env[k];
+  return env;
+}
+
+/** The variables of NODE_START_COST_VARS set here (name=value), for the report. */
+export function nodeStartCostVarsSet() {
+  return NODE_START_COST_VARS.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+}
+
 export function must(cmd, args, opts) {
   const r = sh(cmd, args, opts);
   if (r.error || r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr}`);

@@ -30,7 +30,7 @@ import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLK_TCK, copyTree, cpuTimes, ensureTool, fileHash, fmtInt, gitInfo, have, ignoredName, median, mulberry32, must, rmrf, sh } from './lib.mjs';
+import { CLK_TCK, copyTree, cpuTimes, ensureTool, fileHash, fmtInt, gitInfo, have, ignoredName, median, mulberry32, must, nodeStartCostVarsSet, rmrf, sh, timedEnv } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -166,7 +166,7 @@ function processCpu(pid) {
 
 /** Environment of every tool run: no ssh-agent (keys are given explicitly), no CA bundle override. */
 const BASE_ENV = (() => {
-  const env = { ...process.env };
+  const env = timedEnv();
   for (const k of ['SSH_AUTH_SOCK', 'AWS_CA_BUNDLE', 'AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) delete env[k];
   return env;
 })();
@@ -552,14 +552,65 @@ function makeBackends() {
   return out;
 }
 
-/** Server CPU seconds so far; after a run, waits (untimed) until the session processes have been reaped. */
+/**
+ * CPU accounting for a server with every process it starts, exited ones included: a control group
+ * of its own (cgroup v1 cpuacct, or v2), which the listener joins and its sessions inherit. The
+ * listener's own counters miss sessions: sshd's per-session processes and vsftpd's privilege-separated
+ * ones exit without their CPU time ever reaching the listener's cutime/cstime (an OpenSSH sftp upload
+ * of 256 MiB used 1.6 s in its session processes, and 0.07 s showed up on the listener).
+ */
+function serverCgroup(name, pid) {
+  const kinds = [
+    { base: '/sys/fs/cgroup/cpuacct', probe: 'cpuacct.usage', read: (dir) => Number(fs.readFileSync(path.join(dir, 'cpuacct.usage'), 'utf8')) / 1e9 },
+    ...['/sys/fs/cgroup/unified', '/sys/fs/cgroup'].map((base) => ({
+      base,
+      probe: 'cgroup.controllers',
+      read: (dir) => Number(/^usage_usec (\d+)$/m.exec(fs.readFileSync(path.join(dir, 'cpu.stat'), 'utf8'))?.[1]) / 1e6,
+    })),
+  ];
+  for (const kind of kinds) {
+    if (!fs.existsSync(path.join(kind.base, kind.probe))) continue;
+    const dir = path.join(kind.base, `syncengine-bench-${process.pid}-${name}`);
+    try {
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+      if (!Number.isFinite(kind.read(dir))) throw new Error('no CPU usage figure');
+      cgroupDirs.push({ dir, base: kind.base });
+      return { usage: () => kind.read(dir), how: `a ${kind.base.endsWith('cpuacct') ? 'cgroup v1 cpuacct' : 'cgroup v2'} group of its own` };
+    } catch {
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        // never made
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Control groups made by serverCgroup; removed once the servers have stopped. */
+const cgroupDirs = [];
+
+function removeCgroups() {
+  for (const { dir, base } of cgroupDirs.splice(0)) {
+    try {
+      // Anything still inside (a server that would not stop) goes back to the parent group first.
+      for (const pid of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) fs.writeFileSync(path.join(base, 'cgroup.procs'), pid);
+      fs.rmdirSync(dir);
+    } catch (error) {
+      log(`removing ${dir}: ${error.message ?? error}`);
+    }
+  }
+}
+
+/** Server CPU seconds so far; after a run, waits (untimed) until the session processes have exited. */
 async function serverCpu(backend, after) {
   if (backend.pid === undefined) return undefined;
   if (after && backend.id !== 's3') {
     const deadline = Date.now() + 3000;
     while (Date.now() < deadline && procs.descendants(backend.pid).length > 0) await sleep(50);
   }
-  return processCpu(backend.pid);
+  return backend.cgroup ? backend.cgroup.usage() : processCpu(backend.pid);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1233,7 +1284,7 @@ ${otherRenames() || '- (none)'}
 
 ## Results
 
-Median and minimum wall time of ${RUNS} timed run(s). **MB/s** = scenario bytes (10^6) / median, for the initial uploads. **CPU client** = user + system CPU of the command and its threads/children; **CPU server** = CPU used by the server in the same interval (sshd with its per-session processes, vsftpd with its per-session processes, or the s3rver node process). On this 2-core machine the client and the server compete for the same CPUs, so CPU time matters as much as protocol efficiency. **Transferred** (re-sync scenarios) is what the tool reported for its last timed run: SyncEngine's \`done.bytesTransferred\`/\`done.uploaded\`/\`done.renamedDestination\`, rclone's final \`stats\` (with \`-v --use-json-log\`, whose \`bytes\` also count moved files), rsync's \`--stats\`, lftp's \`--verbose\` transfer lines.
+Median and minimum wall time of ${RUNS} timed run(s). **MB/s** = scenario bytes (10^6) / median, for the initial uploads. **CPU client** = user + system CPU of the command and its threads/children; **CPU server** = CPU used by the server in the same interval (sshd with its per-session processes, vsftpd with its per-session processes, or the s3rver node process), ${ctx.backends.map((b) => `${b.label}: from ${b.cgroup?.how ?? "the listener's own counters, which miss session processes the listener never waited for (no control group could be made here)"}`).join('; ')}; a run's figure includes the sessions that end after the command exits (up to 3 s, untimed). On this 2-core machine the client and the server compete for the same CPUs, so CPU time matters as much as protocol efficiency. **Transferred** (re-sync scenarios) is what the tool reported for its last timed run: SyncEngine's \`done.bytesTransferred\`/\`done.uploaded\`/\`done.renamedDestination\`, rclone's final \`stats\` (with \`-v --use-json-log\`, whose \`bytes\` also count moved files), rsync's \`--stats\`, lftp's \`--verbose\` transfer lines.
 
 ${ctx.backends.map((b) => `### ${b.label}\n\n${resultsTable(b.id, sizes)}\n`).join('\n')}
 ## Method
@@ -1249,7 +1300,7 @@ ${ctx.backends.map((b) => `  - ${b.label}: ${b.server}`).join('\n')}
 - **Timing.** \`process.hrtime.bigint()\` around the whole command (process start, login, listing, transfers, exit), run as an asynchronous child process; \`sync\` before each timed run so that write-back of prepared data does not fall inside it. Reported: median and minimum.
 - **Correctness.** After every run (warm-ups included) the remote folder (read directly from the server's disk: sshd's and vsftpd's folders, s3rver's \`<key>._S3rver_object\` files) is compared with the expected tree: same file set, same bytes (the engine's own \`.sync_state\`/\`.syncengine*\` entries ignored). A mismatch makes SyncEngine fail the scenario; for the other tools it is noted as a **wrong result** (the time still counts) and on SFTP/FTP the remote folder is put right on the server's disk before the next run. In the no-change re-sync SyncEngine must also plan no work. For renames, the server-side identity of every renamed file (inode and birth time) is recorded before the run and compared after it (SFTP, FTP): a rename keeps both, a re-upload does not (it may get the inode number just freed, never the old birth time). On S3 (no inodes), SyncEngine's \`done.bytesTransferred\` must equal the bytes of the modified files and \`done.renamedDestination\` the number of renames.
 - **SyncEngine** runs with its defaults (two-way, hash-then-mtime, 8 transfers, 16 operations, the backend's default connection count) except \`--state-dir\`: its state lives outside the source so that the read-only sources of the first two scenarios can be shared, with a fresh state folder for every initial upload. It runs from a copy of \`dist/\` taken at the start. Note that SyncEngine does a two-way sync (it lists both sides and keeps state), while \`rclone sync\`, rsync and lftp mirror one way.
-- **rclone** runs with \`--config /dev/null\` and on-the-fly remotes (connection strings), otherwise defaults (4 transfers, 8 checkers; on SFTP it checks uploads with \`md5sum\`/\`sha1sum\` run over ssh when the server has them, which this one has); the FTP password is given \`rclone obscure\`d. \`-v --use-json-log\` is added in the re-sync scenarios only, for its statistics. \`AWS_CA_BUNDLE\` is removed from every tool's environment (this machine sets it; rclone's S3 client refuses a custom CA bundle with its HTTP transport).
+- **rclone** runs with \`--config /dev/null\` and on-the-fly remotes (connection strings), otherwise defaults (4 transfers, 8 checkers; on SFTP it checks uploads with \`md5sum\`/\`sha1sum\` run over ssh when the server has them, which this one has); the FTP password is given \`rclone obscure\`d. \`-v --use-json-log\` is added in the re-sync scenarios only, for its statistics. \`AWS_CA_BUNDLE\` is removed from every tool's environment (this machine sets it; rclone's S3 client refuses a custom CA bundle with its HTTP transport).${nodeStartCostVarsSet().length > 0 ? ` So is ${nodeStartCostVarsSet().map((v) => `\`${v.split('=')[0]}\``).join(', ')}: this machine sets it, a typical one does not, and with it Node 20 parses that CA bundle before running any code (nodejs/node#40524), a fixed cost for every SyncEngine run, measured in [BENCHMARKS.md](BENCHMARKS.md) (Method); no run here uses TLS.` : ''}
 - **lftp** needs \`set ftp:use-mdtm-overloaded true\` to set remote mtimes on vsftpd (\`MDTM time file\`); without it every re-sync would upload every file again. \`--parallel=${LFTP_PARALLEL}\` (SyncEngine's default transfer count).
 - **OpenSSH sftp** uploads with \`put\` / \`put -r\` from a batch file (no sync logic): the throughput reference for the large file and a reference for the trees.
 - **Other load.** ${quietSummary()}
@@ -1355,7 +1406,10 @@ async function main() {
   await startServers();
   if (servers.ftp && rcloneOk) ftpObscured = must('rclone', ['obscure', '--', servers.ftp.password], { env: BASE_ENV }).stdout.trim();
   const backends = makeBackends();
-  for (const b of backends) log(`${b.id}: ${b.server}; server pid ${b.pid ?? 'not found'}`);
+  for (const b of backends) {
+    if (b.pid !== undefined) b.cgroup = serverCgroup(b.id, b.pid);
+    log(`${b.id}: ${b.server}; server pid ${b.pid ?? 'not found'}; server CPU from ${b.cgroup?.how ?? 'the listener process and the sessions it waited for'}`);
+  }
 
   const ref = path.join(WORK, 'expected-tree');
   for (const backend of backends) {
@@ -1409,6 +1463,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     log(`${sig}: stopping the commands and servers`);
     for (const child of running) child.kill('SIGKILL');
     stopServers().finally(() => {
+      removeCgroups();
       rmrf(WORK);
       process.exit(sig === 'SIGINT' ? 130 : 143);
     });
@@ -1421,5 +1476,6 @@ try {
   process.exitCode = 1;
 } finally {
   await stopServers();
+  removeCgroups();
   rmrf(WORK);
 }

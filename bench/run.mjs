@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLK_TCK, copyTree, cpuTimes, ensureTool, fileHash, fmtInt, gitInfo, have, ignoredName, median, mulberry32, must, rmrf, sh } from './lib.mjs';
+import { CLK_TCK, copyTree, cpuTimes, ensureTool, fileHash, fmtInt, gitInfo, have, ignoredName, median, mulberry32, must, nodeStartCostVarsSet, rmrf, sh, timedEnv } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WORK = path.join(ROOT, 'bench', '.work');
@@ -79,11 +79,13 @@ function beforeTimedRun() {
   return waitQuiet();
 }
 
+const TIMED_ENV = timedEnv();
+
 /** Run one command, timed from before the spawn to after the exit. */
-function timed(cmd, args) {
+function timed(cmd, args, env = TIMED_ENV) {
   const c0 = childCpu();
   const t0 = process.hrtime.bigint();
-  const r = sh(cmd, args);
+  const r = sh(cmd, args, { env });
   const t1 = process.hrtime.bigint();
   const c1 = childCpu();
   const cpu = c0 !== undefined && c1 !== undefined ? c1 - c0 : undefined;
@@ -535,14 +537,26 @@ function machine() {
 }
 
 /** Median wall time of a trivial command: the fixed cost a CLI pays before doing any work. */
-function overhead(cmd, args, n = 7) {
+function overhead(cmd, args, n = 7, env = TIMED_ENV) {
   const xs = [];
-  for (let i = 0; i < n; i++) xs.push(timed(cmd, args).seconds);
+  for (let i = 0; i < n; i++) xs.push(timed(cmd, args, env).seconds);
   return median(xs);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report
+
+const START_COST_VARS = nodeStartCostVarsSet();
+
+/** What the timed commands' environment leaves out, and what that is worth here. */
+function environmentNote(overhead) {
+  if (START_COST_VARS.length === 0) return 'Every command runs in the environment of the benchmark; it sets no variable that slows a Node process start (`NODE_EXTRA_CA_CERTS`).';
+  return (
+    `This machine's environment sets ${START_COST_VARS.map((v) => `\`${v}\``).join(', ')}. With it, Node 20 parses that CA bundle before running any code ` +
+    `(nodejs/node#40524): \`node -e 0\` took ${fmtS(overhead.nodeWithStartCostVars)} s with it and ${fmtS(overhead.node)} s without (median of 7). ` +
+    'A typical machine does not set it, and rclone and rsync ignore it, so every timed command (every tool) runs without it. SyncEngine needs it only for HTTPS to a server whose certificate a private CA signed, which these runs do not use.'
+  );
+}
 
 function summarize() {
   const rows = [];
@@ -697,6 +711,7 @@ ${m.dfRaw}
 - **Correctness.** After every SyncEngine run the destination (and the source, which a two-way sync must leave as it was) is compared with the expected tree: same file set, same bytes, ignoring \`.sync_state\` and \`.syncengine*\` entries. A mismatch aborts the benchmark. The other tools are checked the same way after their last run (a mismatch is noted, not fatal).
 - SyncEngine runs with its defaults (two-way, hash-then-mtime, 8 transfers, 16 operations); its state is in \`SRC/.sync_state/\`.
 - Fixed cost of starting a process on this machine (median of 7): \`node -e 0\` ${fmtS(ctx.overhead.node)} s, \`node dist/cli.js --version\` ${fmtS(ctx.overhead.cli)} s${ctx.overhead.rclone !== undefined ? `, \`rclone version\` ${fmtS(ctx.overhead.rclone)} s` : ''}.
+- **Environment.** ${environmentNote(ctx.overhead)}
 - **Other load.** ${quietSummary()}
 
 ## Commands
@@ -761,6 +776,7 @@ async function main() {
 
   const overheadInfo = {
     node: overhead(process.execPath, ['-e', '0']),
+    nodeWithStartCostVars: START_COST_VARS.length > 0 ? overhead(process.execPath, ['-e', '0'], 7, process.env) : undefined,
     cli: overhead(process.execPath, [CLI, '--version']),
     rclone: rcloneOk ? overhead('rclone', ['--config', '/dev/null', 'version']) : undefined,
   };

@@ -27,6 +27,19 @@ test('no rules: nothing is ignored, the root never is', () => {
   assert.equal(root('*').isIgnoredDeep('', true), false);
 });
 
+test('empty: true without patterns or ignore files; a comment-only file keeps it so, a rule ends it, removing the rule brings it back', () => {
+  const rules = new IgnoreRules();
+  assert.equal(rules.empty, true);
+  rules.addIgnoreFile('a', '# only a comment\n\n');
+  assert.equal(rules.empty, true);
+  rules.addIgnoreFile('a/b', '*.log');
+  assert.equal(rules.empty, false);
+  rules.addIgnoreFile('a/b', '');
+  assert.equal(rules.empty, true);
+  assert.equal(new IgnoreRules(['*.tmp']).empty, false);
+  assert.equal(new IgnoreRules(['# nothing']).empty, true);
+});
+
 test('blank lines and # comments match nothing', () => {
   const rules = root('', '   ', '# a.txt', '#b.txt', '\t#c.txt');
   assert.equal(file(rules, 'a.txt'), false);

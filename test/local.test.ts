@@ -198,6 +198,25 @@ describe('LocalBackend (local-only behaviour)', () => {
       });
     });
 
+    it('a whole-tree listing without rules leaves out engine-owned names at every depth; a nested .syncignore applies from its folder on', async () => {
+      await withSandbox(async ({ root, backend }) => {
+        for (const rel of ['a/keep.log', 'a/b/keep.txt', 'c/d/drop.log', 'c/d/keep.txt', 'c/e/keep.log']) {
+          fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+          fs.writeFileSync(path.join(root, rel), rel);
+        }
+        fs.writeFileSync(path.join(root, `a/b/${TEMP_PREFIX}1-x`), 'temp');
+        fs.mkdirSync(path.join(root, 'a/.sync_state/pair'), { recursive: true });
+        fs.writeFileSync(path.join(root, 'a/.sync_state/pair/base'), 'state');
+        fs.mkdirSync(path.join(root, '.syncengine-trash/run'), { recursive: true });
+        fs.writeFileSync(path.join(root, '.syncengine-trash/run/old.txt'), 'old');
+        fs.writeFileSync(path.join(root, 'c/d/.syncignore'), '*.log\n');
+        const listing = await backend.listTree!({ patterns: [], ignoreFiles: 'collect' });
+        assert.deepEqual(listing.files.map((e) => e.path), ['a/b/keep.txt', 'a/keep.log', 'c/d/.syncignore', 'c/d/keep.txt', 'c/e/keep.log']);
+        assert.deepEqual([...listing.dirs].sort(), ['a', 'a/b', 'c', 'c/d', 'c/e']);
+        assert.deepEqual(listing.ignoreFiles, { 'c/d': '*.log\n' });
+      });
+    });
+
     it('omits an entry that vanishes between readdir and lstat; reports one that cannot be examined', async (t) => {
       await withSandbox(async ({ root, backend }) => {
         for (const name of ['a.txt', 'gone.txt', 'noaccess.txt']) fs.writeFileSync(path.join(root, name), name);

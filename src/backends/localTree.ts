@@ -6,7 +6,7 @@ import * as nodePath from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { IGNORE_FILE_NAME, IgnoreRules } from '../core/ignore';
 import { randomBytes } from 'node:crypto';
-import { TEMP_PREFIX, comparePaths, isEngineName, isSafeName } from '../core/paths';
+import { TEMP_PREFIX, isEngineName, isSafeName } from '../core/paths';
 import { CAUSES, errorCode } from './fsErrors';
 import { entriesFromColumns } from '../core/fileColumns';
 import type { ColumnTreeListing, Entry, ListDirResult, SkippedEntry, TreeListing, TreeListingOptions } from './types';
@@ -118,7 +118,8 @@ class FolderListing {
 function readLocalDir(root: string, dir: string, access: ReadAccess, removeStaleTemp: boolean, into: FolderListing, skipped: SkippedEntry[]): void {
   const absDir = dir === '' ? root : nodePath.join(root, dir);
   // Names only: every entry is lstat-ed anyway, and Dirent objects would cost one more allocation each.
-  const names = fs.readdirSync(absDir);
+  // In code-unit order: the order of comparePaths, which the whole-tree walk keeps (see pathOrder).
+  const names = fs.readdirSync(absDir).sort();
   const prefix = prefixOf(absDir);
   into.length = 0;
   for (const name of names) {
@@ -196,12 +197,40 @@ class NumberColumn {
     this.values[this.length++] = value;
   }
 
-  /** The values in `order` (indexes into this column). */
-  permuted(order: Uint32Array): Float64Array {
-    const result = new Float64Array(order.length);
-    for (let i = 0; i < order.length; i++) result[i] = this.values[order[i]!]!;
-    return result;
+  /** The values pushed, in a buffer of their own. */
+  toArray(): Float64Array {
+    return this.values.slice(0, this.length);
   }
+}
+
+/**
+ * The indexes of a folder's entries in the order of their paths (comparePaths), into `order`. The
+ * walk visits entries in this order and enters each folder where its name sorts, so its files come
+ * out sorted with no sort of the whole tree. readLocalDir lists names in code-unit order; a folder
+ * sorts as its name plus '/', which differs only where a sibling continues its name with a
+ * character below '/' (folder `lib`, file `lib.d.ts`): an insertion sort moves those few.
+ */
+function pathOrder(folder: FolderListing, order: number[]): void {
+  order.length = folder.length;
+  const key = (i: number): string => (folder.isFile[i] ? folder.paths[i]! : `${folder.paths[i]!}/`);
+  for (let i = 0; i < folder.length; i++) {
+    const k = key(i);
+    let j = i - 1;
+    while (j >= 0 && key(order[j]!) > k) {
+      order[j + 1] = order[j]!;
+      j--;
+    }
+    order[j + 1] = i;
+  }
+}
+
+/** A folder being walked: its listing, its entries in path order, and how far the walk is. */
+interface WalkLevel {
+  readonly listing: FolderListing;
+  readonly order: number[];
+  next: number;
+  /** Whether any ignore rule may apply to its entries. */
+  checkRules: boolean;
 }
 
 /** The whole tree under `root`, ignore rules applied as it goes (ignored folders are not entered), files as sorted columns. */
@@ -217,55 +246,63 @@ export function walkLocalTreeColumns(root: string, options: TreeListingOptions, 
   const sizes = new NumberColumn();
   const mtimes = new NumberColumn();
   const inos = new NumberColumn();
-  const folder = new FolderListing();
   const finish = (error?: WalkError): ColumnWalkResult => {
-    // Walk order is nearly sorted already (names within a folder are not), so this sort is cheap.
-    const order = new Uint32Array(paths.length);
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    order.sort((a, b) => comparePaths(paths[a]!, paths[b]!));
-    const result: ColumnWalkResult = {
-      columns: { paths: Array.from(order, (i) => paths[i]!), sizes: sizes.permuted(order), mtimes: mtimes.permuted(order), inos: inos.permuted(order) },
-      dirs,
-      skipped,
-      ignoreFiles,
-    };
+    const result: ColumnWalkResult = { columns: { paths, sizes: sizes.toArray(), mtimes: mtimes.toArray(), inos: inos.toArray() }, dirs, skipped, ignoreFiles };
     if (error) result.error = error;
     return result;
   };
-  const pending = [''];
-  while (pending.length > 0) {
-    const dir = pending.pop()!;
-    try {
-      readLocalDir(root, dir, access, options.removeStaleTemp === true, folder, skipped);
-    } catch (error) {
-      if (dir === '') return finish({ dir, code: errorCode(error), message: (error as Error).message });
-      // A folder that vanished or cannot be listed: reported, the rest of the walk goes on.
-      skipped.push({ path: dir, reason: `cannot be listed: ${CAUSES[errorCode(error) ?? ''] ?? (error as Error).message}` });
-      continue;
-    }
+  // One level per folder depth, reused: the folders being walked, from the root down.
+  const levels: WalkLevel[] = [];
+  let depth = -1;
+  /** Lists `dir` one level below the current one and makes it current; throws as readLocalDir does. */
+  const enter = (dir: string): void => {
+    const level = (levels[depth + 1] ??= { listing: new FolderListing(), order: [], next: 0, checkRules: false });
+    readLocalDir(root, dir, access, options.removeStaleTemp === true, level.listing, skipped);
     if (collect) {
       const ignorePath = dir === '' ? IGNORE_FILE_NAME : `${dir}/${IGNORE_FILE_NAME}`;
-      if (folder.hasFile(ignorePath)) {
+      if (level.listing.hasFile(ignorePath)) {
         const content = fs.readFileSync(nodePath.join(root, ignorePath), 'utf8');
         ignoreFiles[dir] = content;
         rules.addIgnoreFile(dir, content);
       }
     }
-    for (let i = 0; i < folder.length; i++) {
-      const path = folder.paths[i]!;
-      const isDir = !folder.isFile[i];
-      if (rules.isIgnored(path, isDir)) continue;
-      if (isDir) {
-        dirs.push(path);
-        pending.push(path);
-      } else {
-        paths.push(path);
-        sizes.push(folder.sizes[i]!);
-        mtimes.push(folder.mtimes[i]!);
-        inos.push(folder.inos[i]!);
-        if (onProgress && paths.length % PROGRESS_EVERY === 0) onProgress(paths.length);
-      }
+    pathOrder(level.listing, level.order);
+    level.next = 0;
+    // readLocalDir has left out engine-owned names, the only ones ignored without rules.
+    level.checkRules = !rules.empty;
+    depth++;
+  };
+  try {
+    enter('');
+  } catch (error) {
+    return finish({ dir: '', code: errorCode(error), message: (error as Error).message });
+  }
+  while (depth >= 0) {
+    const level = levels[depth]!;
+    if (level.next === level.order.length) {
+      depth--;
+      continue;
     }
+    const i = level.order[level.next++]!;
+    const { listing } = level;
+    const path = listing.paths[i]!;
+    const isDir = !listing.isFile[i];
+    if (level.checkRules && rules.isIgnored(path, isDir)) continue;
+    if (isDir) {
+      dirs.push(path);
+      try {
+        enter(path);
+      } catch (error) {
+        // A folder that vanished or cannot be listed: reported, the rest of the walk goes on.
+        skipped.push({ path, reason: `cannot be listed: ${CAUSES[errorCode(error) ?? ''] ?? (error as Error).message}` });
+      }
+      continue;
+    }
+    paths.push(path);
+    sizes.push(listing.sizes[i]!);
+    mtimes.push(listing.mtimes[i]!);
+    inos.push(listing.inos[i]!);
+    if (onProgress && paths.length % PROGRESS_EVERY === 0) onProgress(paths.length);
   }
   return finish();
 }

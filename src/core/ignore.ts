@@ -429,6 +429,11 @@ export class IgnoreRules {
     this.base = compile(patterns.flatMap((p) => splitLines(p)));
   }
 
+  /** No pattern and no ignore file: nothing is ignored but engine-owned names. */
+  get empty(): boolean {
+    return this.base === null && this.files.size === 0;
+  }
+
   /** Add the content of a `.syncignore` found in folder `dir` ('' = root, '/'-separated relative path). Its patterns are relative to `dir`, like a nested .gitignore. Adding again for the same folder replaces its previous content. */
   addIgnoreFile(dir: string, content: string): void {
     const key = dir.replace(/^\/+|\/+$/g, '');

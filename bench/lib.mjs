@@ -25,9 +25,9 @@ export function timedEnv() {
   return env;
 }
 
-/** The variables of NODE_START_COST_VARS set here (name=value), for the report. */
+/** The names of NODE_START_COST_VARS set here, for the report. */
 export function nodeStartCostVarsSet() {
-  return NODE_START_COST_VARS.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]}`);
+  return NODE_START_COST_VARS.filter((k) => process.env[k] !== undefined);
 }
 
 export function must(cmd, args, opts) {

@@ -552,7 +552,7 @@ const START_COST_VARS = nodeStartCostVarsSet();
 function environmentNote(overhead) {
   if (START_COST_VARS.length === 0) return 'Every command runs in the environment of the benchmark; it sets no variable that slows a Node process start (`NODE_EXTRA_CA_CERTS`).';
   return (
-    `This machine's environment sets ${START_COST_VARS.map((v) => `\`${v}\``).join(', ')}. With it, Node 20 parses that CA bundle before running any code ` +
+    `This machine's environment sets ${START_COST_VARS.map((k) => `\`${k}=${process.env[k]}\``).join(', ')}. With it, Node 20 parses that CA bundle before running any code ` +
     `(nodejs/node#40524): \`node -e 0\` took ${fmtS(overhead.nodeWithStartCostVars)} s with it and ${fmtS(overhead.node)} s without (median of 7). ` +
     'A typical machine does not set it, and rclone and rsync ignore it, so every timed command (every tool) runs without it. SyncEngine needs it only for HTTPS to a server whose certificate a private CA signed, which these runs do not use.'
   );

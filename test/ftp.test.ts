@@ -279,7 +279,7 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
   /** A TCP proxy to the server's control port that records what the client sends, write by write. */
   async function recordingProxy(
     srv: VsftpdServer,
-    options: { firstLineOnly?: boolean; coalesceRepliesMs?: number; splitRepliesBytes?: number; rewriteCommands?: (text: string) => string } = {},
+    options: { firstLineOnly?: boolean; coalesceRepliesMs?: number; splitRepliesBytes?: number; rewriteCommands?: (text: string) => string; dropConnectionOn?: (text: string) => boolean } = {},
   ) {
     const writes: string[] = [];
     const sockets = new Set<net.Socket>();
@@ -322,6 +322,12 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
       }
       downstream.on('data', (chunk: Buffer) => {
         writes.push(chunk.toString('latin1'));
+        // dropConnectionOn: the connection is lost as this write is sent.
+        if (options.dropConnectionOn?.(chunk.toString('latin1'))) {
+          downstream.destroy();
+          upstream.destroy();
+          return;
+        }
         // firstLineOnly: a server (or router) that drops commands sent ahead.
         const end = chunk.indexOf('\r\n');
         const sent = options.firstLineOnly && end >= 0 ? chunk.subarray(0, end + 2) : chunk;
@@ -538,7 +544,7 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
     }
   });
 
-  it('uploads are finished in two round trips once the server is known: [set time, SIZE], then [RNFR, RNTO]; STOR, LIST and RETR go behind EPSV', async () => {
+  it('uploads are finished in two round trips once the server is known: [set time, SIZE], then [RNFR, RNTO]; STOR, LIST and RETR go behind EPSV; bytes in memory go in one write with the checks', async () => {
     const srv = await server('none');
     const { parent, root } = freshRoot(srv);
     const proxy = await recordingProxy(srv);
@@ -559,9 +565,20 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
       const batched = (verbs: string[]) => proxy.writes.filter((w) => verbs.every((v) => w.split('\r\n').some((line) => line.startsWith(`${v} `))));
       assert.equal(batched(['MDTM', 'SIZE']).length, 2, proxy.writes.join('|'));
       assert.equal(batched(['RNFR', 'RNTO']).length, 2, proxy.writes.join('|'));
-      // STOR goes right behind EPSV, in the same write, once the server is known to take commands
-      // sent ahead (learnt while finishing the second upload): the third upload.
-      assert.equal(proxy.writes.filter((w) => /^EPSV\r\nSTOR \S.*\r\n$/.test(w)).length, 1, proxy.writes.join('|'));
+      // Once the server is known to take commands sent ahead (learnt while finishing the second
+      // upload), bytes in memory go in one write with EPSV, STOR and the checks (the third upload);
+      // the server runs them in the same order as before.
+      const oneGo = proxy.writes.filter((w) => /^EPSV\r\nSTOR (\S+)\r\nMDTM \d{14} \1\r\nSIZE \1\r\n$/.test(w));
+      assert.equal(oneGo.length, 1, proxy.writes.join('|'));
+      assert.match(proxy.writes[proxy.writes.indexOf(oneGo[0]!) + 1]!, /^RNFR \S+\r\nRNTO \S+\/d\/f-2\.txt\r\n$/, 'then only [RNFR, RNTO]');
+      // A stream: STOR right behind EPSV, in the same write, then [set time, SIZE].
+      proxy.writes.length = 0;
+      const streamed = await backend.write('d/f-3.txt', streamOf('file 3'), { mtimeMs: 1_700_000_000_000 });
+      assert.equal(fs.readFileSync(path.join(root, 'd', 'f-3.txt'), 'utf8'), 'file 3');
+      assert.equal(streamed.size, 6);
+      assert.equal(proxy.writes.filter((w) => /^EPSV\r\nSTOR \S+\r\n$/.test(w)).length, 1, proxy.writes.join('|'));
+      assert.equal(batched(['MDTM', 'SIZE']).length, 1, proxy.writes.join('|'));
+      written.push(streamed);
       // Listings and downloads too: RETR right behind EPSV, and LIST once basic-ftp has settled on
       // its form ("LIST -a" or "LIST": after the first listing).
       for (let i = 0; i < 2; i++) assert.deepEqual((await backend.listDir('d')).entries, written);
@@ -599,6 +616,12 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
       const checks = proxy.writes.filter((w) => /^MDTM \S+ \S+\r\nSIZE \S+\r\nSIZE \S+\/d\/taken\.txt\r\n$/.test(w));
       assert.equal(checks.length, 1, proxy.writes.join('|'));
       assert.ok(!proxy.writes.some((w) => w.startsWith('RNFR')), 'nothing renamed');
+      // Bytes in memory: the target's SIZE goes in the write of EPSV and STOR.
+      proxy.writes.length = 0;
+      await assert.rejects(backend.write('d/taken.txt', Buffer.from('ours'), { ifAbsent: true, mtimeMs }), TargetExistsError);
+      assert.equal(onDisk('d/taken.txt'), 'theirs');
+      assert.equal(proxy.writes.filter((w) => /^EPSV\r\nSTOR (\S+)\r\nMDTM \S+ \1\r\nSIZE \1\r\nSIZE \S+\/d\/taken\.txt\r\n$/.test(w)).length, 1, proxy.writes.join('|'));
+      assert.ok(!proxy.writes.some((w) => w.startsWith('RNFR')), 'nothing renamed');
       await assert.rejects(backend.write('d/folder', Buffer.from('ours'), { ifAbsent: true, mtimeMs }));
       assert.ok(fs.statSync(path.join(root, 'd', 'folder')).isDirectory(), 'the folder is still there');
       const created = await backend.write('d/new.txt', Buffer.from('new'), { ifAbsent: true, mtimeMs });
@@ -632,6 +655,71 @@ describe('FtpBackend: listing and modification times (vsftpd)', () => {
       // The connection is still in step: later commands get their own replies.
       await backend.write('d/later.txt', Buffer.from('later'), { mtimeMs: 1_700_000_000_000 });
       assert.deepEqual((await backend.listDir('d')).entries.map((e) => e.path).sort(), ['d/again.txt', 'd/later.txt']);
+    } finally {
+      await backend.close();
+      await proxy.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('an upload the server holds fewer bytes of than were sent is never renamed into place, on every path: the old content stays, no temporary file is left', async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    // The server is made to answer the SIZE of a temporary file with that of a shorter file.
+    fs.mkdirSync(path.join(root, 'd'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'decoy.bin'), 'short');
+    fs.writeFileSync(path.join(root, 'd', 'doc.txt'), 'old content');
+    for (const p of ['d', 'decoy.bin', 'd/doc.txt']) fs.chownSync(path.join(root, p), srv.uid, srv.gid);
+    let lying = false;
+    const proxy = await recordingProxy(srv, { rewriteCommands: (text) => (lying ? text.replace(/^SIZE \S*\/\.syncengine-tmp-\S*(?=\r\n)/gm, `SIZE ${path.join(root, 'decoy.bin')}`) : text) });
+    const backend = await FtpBackend.connect({ ...targetFor(srv, root), port: proxy.port }, { password: srv.password, connections: 1 });
+    const mtimeMs = 1_700_000_000_000;
+    const refusesShort = (error: unknown) => error instanceof StorageError && /Cannot write "d\/doc\.txt" on FTP server .*: incomplete upload: the server has 5 of 11 bytes/.test(error.message);
+    try {
+      // Step by step (the first upload of the session).
+      lying = true;
+      await assert.rejects(backend.write('d/doc.txt', Buffer.from('new content'), { mtimeMs }), refusesShort);
+      lying = false;
+      for (let i = 0; i < 3; i++) await backend.write(`d/f-${i}.txt`, Buffer.from(`file ${i}`), { mtimeMs });
+      assert.equal(backend.commandPipelining, 'yes');
+      lying = true;
+      // Bytes in memory: the SIZE goes in the write of EPSV and STOR.
+      proxy.writes.length = 0;
+      await assert.rejects(backend.write('d/doc.txt', Buffer.from('new content'), { mtimeMs }), refusesShort);
+      assert.ok(proxy.writes.some((w) => /^EPSV\r\nSTOR \S+\r\nMDTM \S+ \S+\r\nSIZE \S+\r\n$/.test(w)), proxy.writes.join('|'));
+      // A stream: [set time, SIZE] after the STOR.
+      await assert.rejects(backend.write('d/doc.txt', streamOf('new content'), { mtimeMs }), refusesShort);
+      assert.ok(!proxy.writes.some((w) => w.includes('RNTO')), 'nothing renamed');
+      assert.equal(fs.readFileSync(path.join(root, 'd', 'doc.txt'), 'utf8'), 'old content');
+      assert.deepEqual(tempFilesBelow(root), [], 'no temporary file left');
+      lying = false;
+      await backend.write('d/doc.txt', Buffer.from('new content'), { mtimeMs });
+      assert.equal(fs.readFileSync(path.join(root, 'd', 'doc.txt'), 'utf8'), 'new content');
+    } finally {
+      await backend.close();
+      await proxy.close();
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('bytes in memory whose connection is lost as their one write (EPSV, STOR and the checks) goes out: written again on another connection, nothing left behind', async () => {
+    const srv = await server('none');
+    const { parent, root } = freshRoot(srv);
+    let drops = 0;
+    const proxy = await recordingProxy(srv, { dropConnectionOn: (text) => drops > 0 && /^EPSV\r\nSTOR \S+\r\nMDTM /.test(text) && drops-- > 0 });
+    const backend = await FtpBackend.connect({ ...targetFor(srv, root), port: proxy.port }, { password: srv.password, connections: 1 });
+    const mtimeMs = 1_700_000_000_000;
+    try {
+      for (let i = 0; i < 3; i++) await backend.write(`d/f-${i}.txt`, Buffer.from(`file ${i}`), { mtimeMs });
+      assert.equal(backend.commandPipelining, 'yes');
+      drops = 1;
+      const opened = backend.connectionsOpened;
+      const entry = await backend.write('d/doc.txt', Buffer.from('in memory'), { mtimeMs });
+      assert.equal(drops, 0, 'the connection was dropped');
+      assert.ok(backend.connectionsOpened > opened, 'another connection was opened');
+      assert.equal(entry.size, 9);
+      assert.equal(fs.readFileSync(path.join(root, 'd', 'doc.txt'), 'utf8'), 'in memory');
+      assert.deepEqual(tempFilesBelow(root), [], 'no temporary file left');
     } finally {
       await backend.close();
       await proxy.close();
@@ -1080,6 +1168,14 @@ describe('FtpBackend: faults', () => {
       await srv.killSessions();
       assert.equal((await backend.stat('doc.bin'))?.size, 11);
       assert.equal((await backend.listDir('')).entries.length, 1);
+      // Bytes in memory (one write with their checks, once the server's ways are known) on a
+      // connection killed while idle: the write lands on another.
+      for (let i = 0; i < 3; i++) await backend.write('doc.bin', Buffer.from(`content ${i}`), { mtimeMs: 1_700_000_000_000 });
+      assert.equal(backend.commandPipelining, 'yes');
+      await srv.killSessions();
+      await backend.write('doc.bin', Buffer.from('in memory'), { mtimeMs: 1_700_000_000_000 });
+      assert.equal(fs.readFileSync(path.join(folder, 'doc.bin'), 'utf8'), 'in memory');
+      assert.deepEqual(tempFilesBelow(folder), []);
     } finally {
       await backend.close();
       fs.rmSync(folder, { recursive: true, force: true });
@@ -1269,6 +1365,16 @@ describe('FtpBackend: faults', () => {
       // is the reset (transient: the engine tries again, then reports it). Servers that reply
       // 452/552 get "disk full" (see the reply mapping test).
       await assert.rejects(backend.write('small/doc.txt', generatedSource(3 * 1024 * 1024).stream()), (error: unknown) => {
+        assert.ok(error instanceof StorageError, String(error));
+        assert.match(error.message, /^Cannot write "small\/doc\.txt" on FTP server 127\.0\.0\.1:\d+: (connection reset|connection lost|connection broken|the server failed writing the file \(disk full)/);
+        return true;
+      });
+      assert.equal(fs.readFileSync(path.join(small, 'doc.txt'), 'utf8'), 'old content');
+      assert.deepEqual(tempFilesBelow(folder), []);
+      // The same for bytes in memory sent in one write with their checks (once the server's ways are known).
+      for (let i = 0; i < 3; i++) await backend.write(`small/f-${i}.txt`, Buffer.from(`file ${i}`), { mtimeMs: 1_700_000_000_000 });
+      assert.equal(backend.commandPipelining, 'yes');
+      await assert.rejects(backend.write('small/doc.txt', Buffer.alloc(3 * 1024 * 1024, 1), { mtimeMs: 1_700_000_000_000 }), (error: unknown) => {
         assert.ok(error instanceof StorageError, String(error));
         assert.match(error.message, /^Cannot write "small\/doc\.txt" on FTP server 127\.0\.0\.1:\d+: (connection reset|connection lost|connection broken|the server failed writing the file \(disk full)/);
         return true;

@@ -45,7 +45,9 @@
 // and to answer commands sent ahead (a pair of NOOPs, once per session), the steps after STOR go
 // pipelined: [set time, SIZE] in one round trip, then [RNFR, RNTO] in another, instead of five;
 // and STOR is written right behind EPSV (ftpPipeline.ts withCommandBehindEpsv; RETR and LIST
-// too), one round trip fewer again. A new file (WriteOptions.ifAbsent) is checked to be still
+// too), one round trip fewer again. Bytes held in memory go further (writeInOneGo): [set time,
+// SIZE] are written with EPSV and STOR, so the server runs them as soon as the transfer is over,
+// and only [RNFR, RNTO] follow. A new file (WriteOptions.ifAbsent) is checked to be still
 // absent in the same round trip as [set time, SIZE], just before the rename: the engine's own
 // check before the upload would cost two more round trips (SIZE, then CWD to rule out a folder),
 // and the window between the check and the rename is the shorter for it (FTP has no create-only
@@ -67,7 +69,7 @@ import { describeTarget } from '../config/target';
 import { StorageError, SyncError, TargetExistsError, UsageError } from '../core/errors';
 import { assertSafeRelativePath, isEngineName, isSafeName, joinPath, parentOf } from '../core/paths';
 import { tempName } from './localTree';
-import { sendPipelined, withCommandBehindEpsv } from './ftpPipeline';
+import { sendPipelined, storBehindEpsv, withCommandBehindEpsv } from './ftpPipeline';
 import { newBatchToken, readStatBatch, statBatchCommands } from './ftpStatListing';
 import { FtpPool, connectFtp, greetings, type FtpConnectSettings, type FtpTls } from './ftpPool';
 import { causeOf, formatFtpTimestamp, ftpError, ftpFail, isAbortError, isReplyError, mlstFactsLine, parseListDateRange, parseMdtmReply, replyText, type CommandKind } from './ftpProtocol';
@@ -793,24 +795,19 @@ export class FtpBackend implements Backend {
 
   async write(path: string, content: Readable | Buffer, options: WriteOptions = {}): Promise<Entry> {
     this.warmPool();
+    if (Buffer.isBuffer(content) && options.mtimeMs !== undefined && this.finishesPipelined && (content.length > 0 || this.tls === 'none')) {
+      const written = await this.writeInOneGo(path, content, options.mtimeMs, options);
+      if (written !== undefined) return written;
+    }
     const data: Readable = Buffer.isBuffer(content) ? new PassThrough().end(content) : content;
     const { mtimeMs, onBytes, signal } = options;
+    let parent: string, temp: string, client: Client;
     try {
-      assertSafeRelativePath(path);
-      if (path === '') throw ftpFail('write', path, this.label, 'it is the root folder');
-      signal?.throwIfAborted();
+      ({ parent, temp } = this.startWrite(path, signal));
+      client = await this.acquireForWrite(path);
     } catch (error) {
       data.destroy();
       throw error;
-    }
-    const parent = parentOf(path);
-    const temp = joinPath(parent, tempName());
-    let client: Client;
-    try {
-      client = await this.pool.acquire();
-    } catch (error) {
-      data.destroy();
-      throw ftpError('write', path, this.label, error, 'write');
     }
 
     // Count what passes to the server (onBytes) and remember errors of the source itself, which
@@ -892,16 +889,9 @@ export class FtpBackend implements Backend {
         this.pool.discard(client);
         client = await this.pool.acquire();
       }
-      let stored = pipelined ? await this.finishPipelined(client, temp, path, mtimeMs, bytes, options.ifAbsent === true) : undefined;
-      if (stored === undefined) {
-        if (mtimeMs !== undefined) await this.setMtime(client, temp, mtimeMs);
-        stored = await this.statWith(client, temp);
-        if (stored === undefined || stored.kind !== 'file') throw ftpFail('write', path, this.label, 'the uploaded file vanished before it could be renamed into place', true);
-        if (stored.size !== bytes) throw ftpFail('write', path, this.label, `incomplete upload: the server has ${stored.size} of ${bytes} bytes`, true);
-        if (mtimeMs !== undefined && this.mtimeWrite === 'unknown') this.learnMtimeSupport(stored.mtimeMs, mtimeMs);
-        if (options.ifAbsent && (await this.statWith(client, path)) !== undefined) throw new TargetExistsError(path, this.displayName);
-        await this.renameOver(client, temp, path);
-      }
+      const stored =
+        (pipelined ? await this.finishPipelined(client, temp, path, mtimeMs, bytes, options.ifAbsent === true) : undefined) ??
+        (await this.finishStepByStep(client, temp, path, mtimeMs, bytes, options.ifAbsent === true));
       signal?.removeEventListener('abort', onAbort);
       this.pool.release(client);
       return { ...stored, path };
@@ -916,6 +906,23 @@ export class FtpBackend implements Backend {
       if (sourceError !== undefined) throw sourceError;
       if (aborted && signal) throw abortErrorOf(signal);
       throw ftpError('write', path, this.label, error, 'write', lost);
+    }
+  }
+
+  /** The checks a write starts with, and its temporary name beside the target. */
+  private startWrite(path: string, signal: AbortSignal | undefined): { parent: string; temp: string } {
+    assertSafeRelativePath(path);
+    if (path === '') throw ftpFail('write', path, this.label, 'it is the root folder');
+    signal?.throwIfAborted();
+    const parent = parentOf(path);
+    return { parent, temp: joinPath(parent, tempName()) };
+  }
+
+  private async acquireForWrite(path: string): Promise<Client> {
+    try {
+      return await this.pool.acquire();
+    } catch (error) {
+      throw ftpError('write', path, this.label, error, 'write');
     }
   }
 
@@ -1017,9 +1024,20 @@ export class FtpBackend implements Backend {
    * file found there is not replaced (see canWriteIfAbsent).
    */
   private async finishPipelined(client: Client, temp: string, path: string, mtimeMs: number, bytes: number, ifAbsent: boolean): Promise<Entry | undefined> {
+    const replies = await sendPipelined(client, this.finishCommands(temp, path, mtimeMs, ifAbsent));
+    return this.finishWithReplies(client, replies, temp, path, mtimeMs, bytes);
+  }
+
+  /** The checks after an upload, for finishPipelined: [set the time, SIZE] and, for `ifAbsent`, SIZE of the target. */
+  private finishCommands(temp: string, path: string, mtimeMs: number, ifAbsent: boolean): string[] {
     const commands = [this.setMtimeCommand(temp, mtimeMs), `SIZE ${this.abs(temp)}`];
     if (ifAbsent) commands.push(`SIZE ${this.abs(path)}`);
-    const [set, size, target] = (await sendPipelined(client, commands)) as [Reply, Reply, Reply | undefined];
+    return commands;
+  }
+
+  /** finishPipelined from the replies to finishCommands. */
+  private async finishWithReplies(client: Client, replies: readonly Reply[], temp: string, path: string, mtimeMs: number, bytes: number): Promise<Entry | undefined> {
+    const [set, size, target] = replies as [Reply, Reply, Reply | undefined];
     if (set.code < 200 || set.code >= 300 || size.code !== 213) return undefined;
     const stored = Number.parseInt(size.message.slice(4), 10);
     if (stored !== bytes) throw ftpFail('write', path, this.label, `incomplete upload: the server has ${stored} of ${bytes} bytes`, true);
@@ -1030,6 +1048,81 @@ export class FtpBackend implements Backend {
     }
     await this.renameOver(client, temp, path, true);
     return { path, kind: 'file', size: bytes, mtimeMs: Math.floor(mtimeMs / 1000) * 1000 };
+  }
+
+  /** The end of an upload one command a round trip: set the time, check the size (and that the target is free), rename. */
+  private async finishStepByStep(client: Client, temp: string, path: string, mtimeMs: number | undefined, bytes: number, ifAbsent: boolean): Promise<Entry> {
+    if (mtimeMs !== undefined) await this.setMtime(client, temp, mtimeMs);
+    const stored = await this.statWith(client, temp);
+    if (stored === undefined || stored.kind !== 'file') throw ftpFail('write', path, this.label, 'the uploaded file vanished before it could be renamed into place', true);
+    if (stored.size !== bytes) throw ftpFail('write', path, this.label, `incomplete upload: the server has ${stored.size} of ${bytes} bytes`, true);
+    if (mtimeMs !== undefined && this.mtimeWrite === 'unknown') this.learnMtimeSupport(stored.mtimeMs, mtimeMs);
+    if (ifAbsent && (await this.statWith(client, path)) !== undefined) throw new TargetExistsError(path, this.displayName);
+    await this.renameOver(client, temp, path);
+    return { ...stored, path };
+  }
+
+  /**
+   * Whether uploads are finished with pipelined commands (canFinishPipelined), known without asking:
+   * what writeInOneGo needs.
+   */
+  private get finishesPipelined(): boolean {
+    return this.mtimeWrite === 'yes' && this.mtimeReadBackExact && !this.useMlst && this.useSizeMdtm && this.pipelining === 'yes';
+  }
+
+  /**
+   * A write of bytes held in memory in two round trips: [EPSV, STOR, set the time, SIZE (, SIZE of
+   * the target)] in one write (storBehindEpsv), then [RNFR, RNTO]; the server runs the commands in
+   * the order of the step-by-step path, only the waits between them are gone. Undefined, with
+   * nothing left behind, when this connection cannot do it or the server refused the STOR (a folder
+   * removed meanwhile, a dropped idle connection): write() then goes the general way, which knows
+   * what to do about those. Once the upload is stored and checked, errors are final, as there.
+   */
+  private async writeInOneGo(path: string, data: Buffer, mtimeMs: number, options: WriteOptions): Promise<Entry | undefined> {
+    const { signal } = options;
+    const { parent, temp } = this.startWrite(path, signal);
+    const client = await this.acquireForWrite(path);
+    let replies: Reply[];
+    try {
+      await this.ensureDir(client, parent);
+      if (!this.canSendBehindEpsv(client)) {
+        this.pool.release(client);
+        return undefined;
+      }
+      const commands = this.finishCommands(temp, path, mtimeMs, options.ifAbsent === true);
+      const { stor, trailing } = await storBehindEpsv(client, `STOR ${this.abs(temp)}`, data, commands);
+      if (stor.code >= 300) {
+        if (stor.code === 550 || stor.code === 553) this.forgetDir(parent);
+        await this.removeTemp(client, temp);
+        this.pool.release(client);
+        return undefined;
+      }
+      replies = trailing;
+    } catch (error) {
+      if (error instanceof SyncError) {
+        this.pool.release(client);
+        throw error;
+      }
+      // The connection failed somewhere between EPSV and the last check: nothing was renamed.
+      this.pool.discard(client);
+      await this.removeTemp(undefined, temp);
+      signal?.throwIfAborted();
+      return undefined;
+    }
+    try {
+      options.onBytes?.(data.length);
+      if (signal?.aborted) throw abortErrorOf(signal);
+      const stored = (await this.finishWithReplies(client, replies, temp, path, mtimeMs, data.length)) ?? (await this.finishStepByStep(client, temp, path, mtimeMs, data.length, options.ifAbsent === true));
+      this.pool.release(client);
+      return stored;
+    } catch (error) {
+      const lost = client.closed || (!(error instanceof SyncError) && (isAbortError(error) || causeOf(error, 'write').connectionLost));
+      if (lost) this.pool.discard(client);
+      await this.removeTemp(lost ? undefined : client, temp);
+      if (!lost) this.pool.release(client);
+      if (signal?.aborted) throw abortErrorOf(signal);
+      throw ftpError('write', path, this.label, error, 'write', lost);
+    }
   }
 
   /** Rename the uploaded temporary file over the target (RNFR/RNTO; `pipelined`: in one round trip). */

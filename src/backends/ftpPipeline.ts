@@ -5,6 +5,7 @@
 // replies. Used for the per-file MDTM requests of a LIST listing, where a round trip per file was
 // most of a no-change sync.
 import { FTPError, type Client, type FTPResponse } from 'basic-ftp';
+import type { TLSSocket } from 'node:tls';
 
 export class PipelineCommandError extends Error {
   constructor(command: string) {
@@ -130,9 +131,37 @@ export function readRepliesByLine(client: Client): void {
  */
 export async function withCommandBehindEpsv<T>(client: Client, command: string, transfer: () => Promise<T>): Promise<T> {
   if (/[\r\n\0]/.test(command)) throw new PipelineCommandError(command);
+  const batch = writeBehindNextEpsv(client, [command], command);
+  try {
+    return await transfer();
+  } finally {
+    batch.restore();
+    if (batch.state === 'ahead') client.close();
+  }
+}
+
+/** What writeBehindNextEpsv set up. */
+interface EpsvBatch {
+  /** 'ahead': written with EPSV, replies after EPSV's held; 'released': handed on (see release). */
+  readonly state: 'waiting' | 'ahead' | 'released';
+  /** Gives basic-ftp its own send and reply dispatch back; held replies stay held. */
+  restore(): void;
+  /** restore(), then hands the held replies to the task running at the next microtask. */
+  release(): void;
+}
+
+/**
+ * Hooks `client` so that `lines` are written in the same write as basic-ftp's next EPSV, and the
+ * replies after EPSV's (those to `lines`) are held until release(): basic-ftp's passive-mode set-up
+ * takes EPSV's reply, and the task for the others is set up only after it. When basic-ftp itself
+ * sends `sentByBasicFtp` (the command the batch wrote for it), it is not sent again: the batch is
+ * released to the task basic-ftp has just set up for it.
+ */
+function writeBehindNextEpsv(client: Client, lines: readonly string[], sentByBasicFtp?: string): EpsvBatch {
   const ftp = client.ftp;
   const dispatch = ftp as unknown as ReplyDispatch;
-  const sent = { state: 'waiting' as 'waiting' | 'ahead' | 'done', epsvAnswered: false };
+  let state: EpsvBatch['state'] = 'waiting';
+  let epsvAnswered = false;
   const held: (FTPResponse | Error)[] = [];
   const send = ftp.send;
   const pass = dispatch._passToHandler;
@@ -140,32 +169,108 @@ export async function withCommandBehindEpsv<T>(client: Client, command: string, 
     ftp.send = send;
     dispatch._passToHandler = pass;
   };
+  const release = () => {
+    state = 'released';
+    restore();
+    if (held.length > 0) queueMicrotask(() => held.forEach((response) => pass.call(ftp, response)));
+  };
   dispatch._passToHandler = (response) => {
-    if (sent.state === 'ahead' && sent.epsvAnswered) {
+    if (state === 'ahead' && epsvAnswered) {
       held.push(response);
       return;
     }
-    if (sent.state === 'ahead') sent.epsvAnswered = true;
+    if (state === 'ahead') epsvAnswered = true;
     pass.call(ftp, response);
   };
   ftp.send = (line: string) => {
-    if (sent.state === 'waiting' && line === 'EPSV') {
-      sent.state = 'ahead';
-      ftp.log(`> EPSV, ${command} (pipelined)`);
-      ftp.socket.write(`EPSV\r\n${command}\r\n`, ftp.encoding);
-    } else if (sent.state === 'ahead' && line === command) {
-      // Written already. The task for its replies is set up now: hand it those that came early.
-      sent.state = 'done';
-      restore();
-      if (held.length > 0) queueMicrotask(() => held.forEach((response) => pass.call(ftp, response)));
+    if (state === 'waiting' && line === 'EPSV') {
+      state = 'ahead';
+      ftp.log(`> EPSV, ${lines.join(', ')} (pipelined)`);
+      ftp.socket.write(['EPSV', ...lines, ''].join('\r\n'), ftp.encoding);
+    } else if (state === 'ahead' && sentByBasicFtp !== undefined && line === sentByBasicFtp) {
+      release();
     } else {
       send.call(ftp, line);
     }
   };
+  return {
+    get state() {
+      return state;
+    },
+    restore,
+    release,
+  };
+}
+
+/** What storBehindEpsv heard: STOR's final reply, then one final reply per trailing command. */
+export interface StorReplies {
+  stor: FTPResponse;
+  trailing: FTPResponse[];
+}
+
+/**
+ * STOR of `data` held in memory, with `trailing` commands (setting the time, SIZE) written in the
+ * same write as EPSV and STOR: the server reads them once the transfer is over, so the replies that
+ * check the upload need no write and no round trip of their own. The data goes to the data
+ * connection in one write: for many small files, a stream pipeline per file (with its
+ * AbortController) cost more than the data. Same conditions as withCommandBehindEpsv. Error
+ * replies come back as replies; a connection error rejects. Anything that goes wrong after the
+ * batch was written and before its replies were read closes the connection, so that no late reply
+ * is taken for another command's.
+ */
+export async function storBehindEpsv(client: Client, command: string, data: Buffer, trailing: readonly string[]): Promise<StorReplies> {
+  for (const line of [command, ...trailing]) if (/[\r\n\0]/.test(line)) throw new PipelineCommandError(line);
+  const ftp = client.ftp;
+  const batch = writeBehindNextEpsv(client, [command, ...trailing]);
   try {
-    return await transfer();
-  } finally {
-    restore();
-    if (sent.state === 'ahead') client.close();
+    await client.prepareTransfer(ftp);
+  } catch (error) {
+    batch.restore();
+    if (batch.state !== 'waiting') client.close();
+    throw error;
   }
+  let stor: FTPResponse | undefined;
+  const replies: FTPResponse[] = [];
+  let started = false;
+  let sent = false;
+  const settle = (resolver: { resolve: (value: StorReplies) => void }) => {
+    // Data that was started must have left before a success counts (one sooner would be a server's
+    // error); after a refusal, what is left of it is dropped with the connection.
+    if (stor === undefined || replies.length < trailing.length || (started && !sent && stor.code < 400)) return;
+    ftp.dataSocket = undefined;
+    resolver.resolve({ stor, trailing: replies });
+  };
+  const startData = (resolver: { resolve: (value: StorReplies) => void; reject: (error: Error) => void }) => {
+    started = true;
+    const socket = ftp.dataSocket;
+    if (socket === undefined) return resolver.reject(new Error('the server is ready for the upload, but there is no data connection'));
+    const go = () =>
+      socket.end(data, () => {
+        sent = true;
+        settle(resolver);
+      });
+    // Over TLS the data must wait for the handshake (as in basic-ftp's uploadFrom).
+    if ('getCipher' in socket && (socket as TLSSocket).getCipher() === undefined) socket.once('secureConnect', go);
+    else go();
+  };
+  batch.release(); // the held replies reach the task set up right below
+  const task = ftp.handle(undefined, (response, resolver) => {
+    if (response instanceof FTPError) response = { code: response.code, message: response.message };
+    else if (response instanceof Error) {
+      ftp.dataSocket = undefined;
+      return resolver.reject(response);
+    }
+    if (stor === undefined) {
+      if (response.code === 150 || response.code === 125) {
+        if (!started) startData(resolver);
+        return;
+      }
+      if (response.code < 200) return;
+      stor = response;
+    } else if (response.code >= 200) {
+      replies.push(response);
+    }
+    settle(resolver);
+  }) as Promise<StorReplies>;
+  return task;
 }

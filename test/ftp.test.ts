@@ -1200,6 +1200,16 @@ describe('FtpBackend: faults', () => {
         }),
       );
       assert.deepEqual(tempFilesBelow(folder), [], 'the partial temporary file was removed');
+      // Bytes in memory, sent in one write with their checks once the server's ways are known: a
+      // cancel while that write is under way renames nothing and leaves nothing behind.
+      for (let i = 0; i < 3; i++) await backend.write('doc.bin', Buffer.from(`content ${i}`), { mtimeMs: 1_700_000_000_000 });
+      assert.equal(backend.commandPipelining, 'yes');
+      const cancel = new AbortController();
+      const writing = backend.write('doc.bin', Buffer.alloc(200 * 1024, 7), { signal: cancel.signal, mtimeMs: 1_700_000_000_000 });
+      setImmediate(() => cancel.abort());
+      await assert.rejects(writing, (error: unknown) => error instanceof Error && error.name === 'AbortError');
+      assert.equal(fs.readFileSync(path.join(folder, 'doc.bin'), 'utf8'), 'content 2');
+      assert.deepEqual(tempFilesBelow(folder), [], 'nothing left of the cancelled write');
       // Long enough for the source's own 2 ms delay to run out (it may be under way at the abort),
       // far shorter than the 10 s timer a CLI run cancelled with Ctrl-C used to wait for.
       await new Promise((resolve) => setTimeout(resolve, 100));

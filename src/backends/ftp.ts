@@ -1106,7 +1106,7 @@ export class FtpBackend implements Backend {
       // The connection failed somewhere between EPSV and the last check: nothing was renamed.
       this.pool.discard(client);
       await this.removeTemp(undefined, temp);
-      signal?.throwIfAborted();
+      if (signal?.aborted) throw abortErrorOf(signal);
       return undefined;
     }
     try {

@@ -990,7 +990,7 @@ export class FtpBackend implements Backend {
    * the second (learnt from the first upload), and answers SIZE and MDTM (no MLST).
    */
   private async canFinishPipelined(client: Client): Promise<boolean> {
-    if (this.mtimeWrite !== 'yes' || !this.mtimeReadBackExact || this.useMlst || !this.useSizeMdtm) return false;
+    if (!this.finishChecksKnown) return false;
     return this.probePipelining(client);
   }
 
@@ -1067,7 +1067,12 @@ export class FtpBackend implements Backend {
    * what writeInOneGo needs.
    */
   private get finishesPipelined(): boolean {
-    return this.mtimeWrite === 'yes' && this.mtimeReadBackExact && !this.useMlst && this.useSizeMdtm && this.pipelining === 'yes';
+    return this.finishChecksKnown && this.pipelining === 'yes';
+  }
+
+  /** The server keeps the times it is given, to the second, and answers SIZE and MDTM (no MLST). */
+  private get finishChecksKnown(): boolean {
+    return this.mtimeWrite === 'yes' && this.mtimeReadBackExact && !this.useMlst && this.useSizeMdtm;
   }
 
   /**
